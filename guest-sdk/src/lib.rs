@@ -1,0 +1,97 @@
+//! # terapi-sdk: write terapi actions in Rust
+//!
+//! An *action* is one integration workflow ("fetch the Checkr account", "create a
+//! candidate"). Actions run inside the terapi host as WebAssembly components, in a fresh
+//! sandbox per invocation. They cannot open sockets or read files: everything they need
+//! comes from the host through this crate —
+//!
+//! * [`get_connection`]: the connection the action runs for, credentials included;
+//! * [`get`], [`post`], [`put`], [`patch`], [`delete`] and [`send`]: HTTP requests the host
+//!   performs against the provider's API (with its base URL, allow-list, timeouts and
+//!   retries);
+//! * [`log`](mod@log): structured run logs;
+//! * [`ActionError`]: how an action fails on purpose, with a message and a JSON payload.
+//!
+//! Each action is a plain function from a typed input to a typed output. The
+//! [`actions!`] macro registers them under their names and exports the component's
+//! entry points:
+//!
+//! ```no_run
+//! use terapi_sdk::{ActionError, Credentials, NoInput, Request};
+//! use serde::{Deserialize, Serialize};
+//!
+//! #[derive(Serialize, Deserialize, schemars::JsonSchema)]
+//! pub struct Account {
+//!     pub id: String,
+//!     pub name: String,
+//! }
+//!
+//! /// Returns the Checkr account the connection belongs to.
+//! pub fn get_account(_input: NoInput) -> Result<Account, ActionError> {
+//!     let connection = terapi_sdk::get_connection();
+//!     let token = match connection.credentials {
+//!         Credentials::OAuth2 { access_token, .. } => access_token,
+//!         _ => return Err(ActionError::new("access_token is missing")),
+//!     };
+//!     let request = Request::new("/v1/account")
+//!         .header("Authorization", terapi_sdk::basic_auth(&token, ""));
+//!     terapi_sdk::get(request)?.json()
+//! }
+//!
+//! terapi_sdk::actions! {
+//!     /// Returns the Checkr account the connection belongs to.
+//!     "get-account" => get_account,
+//! }
+//! ```
+//!
+//! Build the crate as a `cdylib` for `wasm32-wasip2`; the result is a component the host
+//! loads (`cargo xtask build-actions` in the terapi repository does this for you).
+
+// The generated bindings name the runtime by its path from action crates; this makes the
+// same path work inside this crate.
+extern crate self as terapi_sdk;
+
+mod connection;
+mod error;
+pub mod http;
+pub mod log;
+mod registry;
+
+pub use connection::{Connection, Credentials, get_connection};
+pub use error::ActionError;
+pub use http::{
+    HttpError, Method, Request, Response, basic_auth, delete, get, patch, post, put, send,
+};
+pub use registry::NoInput;
+
+/// Re-exported so action crates depend on this crate alone.
+pub use schemars;
+/// Re-exported so action crates depend on this crate alone.
+pub use serde;
+/// Re-exported so action crates depend on this crate alone.
+pub use serde_json;
+/// The wit-bindgen runtime the generated bindings use, re-exported so action crates
+/// depend on this crate alone.
+pub use wit_bindgen;
+
+/// Bindings generated from `wit/terapi.wit` (world `action`). Action authors use the
+/// safe wrappers at the crate root instead; this module is public because the
+/// [`actions!`] macro expands to code that refers to it.
+#[doc(hidden)]
+#[allow(missing_docs, unsafe_code, clippy::all)]
+pub mod bindings {
+    wit_bindgen::generate!({
+        world: "action",
+        path: "../wit",
+        pub_export_macro: true,
+        export_macro_name: "__export_action_world",
+        default_bindings_module: "::terapi_sdk::bindings",
+        runtime_path: "::terapi_sdk::wit_bindgen::rt",
+    });
+}
+
+#[doc(hidden)]
+pub mod __private {
+    //! Support code for the [`actions!`](crate::actions) macro. Not a stable API.
+    pub use crate::registry::{describe, invoke, unknown_action};
+}

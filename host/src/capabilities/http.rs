@@ -1,0 +1,469 @@
+//! `terapi:runtime/http`: outbound HTTP performed by the host.
+//!
+//! The guest describes a request; the host decides whether it may be sent and how:
+//!
+//! * **Where.** A relative endpoint resolves against the provider's API base URL. An
+//!   absolute endpoint or a base-URL override must be on the provider's origin or on the
+//!   integration's allow-list; anything else is `denied` and nothing is sent. Redirects
+//!   are not followed (a 3xx reaches the guest), so the allow-list cannot be sidestepped.
+//! * **Authentication.** If the guest sets no `Authorization` header and the request goes
+//!   to the provider's own origin, the host adds the provider's scheme (Checkr: Basic
+//!   with the token as user name). Credentials are never sent to another host.
+//! * **Limits.** Each attempt has a timeout, bounded by the invocation's deadline; the
+//!   response body is capped.
+//! * **Retries.** Up to `retries` more attempts on 429 (waiting until the provider's
+//!   rate-limit reset header, ISO-8601 or epoch seconds), 5xx and network errors
+//!   (exponential backoff).
+
+use crate::bindings::terapi::runtime::http::{self as wit, Error, Method, Request, Response};
+use crate::config::Limits;
+use crate::connections::Credentials;
+use crate::providers::RequestAuth;
+use crate::sandbox::Sandbox;
+use base64::Engine as _;
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use tokio::time::Instant;
+use url::Url;
+use wasmtime::component::{HasSelf, Linker};
+
+/// Grants the HTTP capability.
+pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
+    wit::add_to_linker::<Sandbox, HasSelf<Sandbox>>(linker, |sandbox| sandbox)
+}
+
+/// Longest backoff between two retries of a 5xx or network error.
+const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Where an integration's actions may send requests, and how.
+#[derive(Debug)]
+pub struct HttpPolicy {
+    base_url: Url,
+    allowed_hosts: Vec<String>,
+    request_auth: RequestAuth,
+    rate_limit_reset_header: Option<HeaderName>,
+    max_response_bytes: u64,
+    attempt_timeout: Duration,
+    retry_base_delay: Duration,
+    max_rate_limit_wait: Duration,
+}
+
+impl HttpPolicy {
+    /// A policy for an integration whose API lives at `base_url`.
+    pub fn new(
+        base_url: &str,
+        allowed_hosts: &[String],
+        request_auth: RequestAuth,
+        rate_limit_reset_header: Option<&str>,
+        limits: &Limits,
+    ) -> Result<Self, String> {
+        let base_url = Url::parse(base_url)
+            .map_err(|error| format!("api_base_url `{base_url}` is not a URL: {error}"))?;
+        if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
+            return Err(format!("api_base_url `{base_url}` must be an http(s) URL with a host"));
+        }
+        let rate_limit_reset_header = rate_limit_reset_header
+            .map(|name| {
+                HeaderName::try_from(name)
+                    .map_err(|_| format!("rate_limit_reset_header `{name}` is not a header name"))
+            })
+            .transpose()?;
+        Ok(HttpPolicy {
+            base_url,
+            allowed_hosts: allowed_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
+            request_auth,
+            rate_limit_reset_header,
+            max_response_bytes: limits.http_max_response_bytes,
+            attempt_timeout: limits.http_timeout(),
+            retry_base_delay: Duration::from_millis(limits.http_retry_base_delay_ms),
+            max_rate_limit_wait: Duration::from_millis(limits.http_max_rate_limit_wait_ms),
+        })
+    }
+
+    /// The provider's API base URL.
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    fn is_provider_origin(&self, url: &Url) -> bool {
+        url.scheme() == self.base_url.scheme()
+            && url.host_str() == self.base_url.host_str()
+            && url.port_or_known_default() == self.base_url.port_or_known_default()
+    }
+
+    fn is_allowed(&self, url: &Url) -> bool {
+        if !matches!(url.scheme(), "http" | "https") {
+            return false;
+        }
+        if self.is_provider_origin(url) {
+            return true;
+        }
+        let Some(host) = url.host_str().map(str::to_ascii_lowercase) else {
+            return false;
+        };
+        let with_port = url
+            .port_or_known_default()
+            .map(|port| format!("{host}:{port}"));
+        self.allowed_hosts
+            .iter()
+            .any(|allowed| *allowed == host || Some(allowed) == with_port.as_ref())
+    }
+
+    /// The URL a request goes to, or why it may not be sent.
+    pub fn resolve(
+        &self,
+        endpoint: &str,
+        base_url_override: Option<&str>,
+        params: &[(String, String)],
+    ) -> Result<Url, Error> {
+        let absolute = endpoint.starts_with("http://") || endpoint.starts_with("https://");
+        let mut url = if absolute {
+            Url::parse(endpoint).map_err(|error| {
+                Error::InvalidRequest(format!("endpoint `{endpoint}` is not a URL: {error}"))
+            })?
+        } else {
+            let base = match base_url_override {
+                Some(base) => Url::parse(base).map_err(|error| {
+                    Error::InvalidRequest(format!(
+                        "base-url-override `{base}` is not a URL: {error}"
+                    ))
+                })?,
+                None => self.base_url.clone(),
+            };
+            join(&base, endpoint)?
+        };
+        if !self.is_allowed(&url) {
+            return Err(Error::Denied(format!(
+                "{} is not on this integration's allow-list (allowed: {}{})",
+                origin(&url),
+                origin(&self.base_url),
+                self.allowed_hosts
+                    .iter()
+                    .map(|host| format!(", {host}"))
+                    .collect::<String>()
+            )));
+        }
+        if !params.is_empty() {
+            url.query_pairs_mut().extend_pairs(params);
+        }
+        Ok(url)
+    }
+
+    /// The `Authorization` value the host adds for these credentials, if any.
+    pub fn authorization(&self, credentials: &Credentials) -> Option<String> {
+        let basic = |user: &str, password: &str| {
+            let encoded =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            format!("Basic {encoded}")
+        };
+        let token = match credentials {
+            Credentials::OAuth2 { access_token, .. } => access_token,
+            Credentials::ApiKey { api_key } => api_key,
+            Credentials::Basic { username, password } => return Some(basic(username, password)),
+            Credentials::None => return None,
+        };
+        Some(match self.request_auth {
+            RequestAuth::Bearer => format!("Bearer {token}"),
+            RequestAuth::BasicTokenAsUsername => basic(token, ""),
+        })
+    }
+}
+
+fn origin(url: &Url) -> String {
+    url.origin().ascii_serialization()
+}
+
+/// Appends `endpoint` to `base`, keeping the base's path (`https://h/api` + `/v1/x` →
+/// `https://h/api/v1/x`).
+fn join(base: &Url, endpoint: &str) -> Result<Url, Error> {
+    let text = format!(
+        "{}/{}",
+        base.as_str().trim_end_matches('/'),
+        endpoint.trim_start_matches('/')
+    );
+    Url::parse(&text)
+        .map_err(|error| Error::InvalidRequest(format!("endpoint `{endpoint}`: {error}")))
+}
+
+/// What one invocation's HTTP calls share.
+pub(crate) struct HttpContext {
+    pub(crate) client: reqwest::Client,
+    pub(crate) policy: Arc<HttpPolicy>,
+    /// The header value the host injects; secret.
+    pub(crate) authorization: Option<HeaderValue>,
+    pub(crate) deadline: Instant,
+}
+
+impl wit::Host for Sandbox {
+    async fn send(&mut self, request: Request) -> Result<Response, Error> {
+        self.http.send(request).await
+    }
+}
+
+impl HttpContext {
+    pub(crate) async fn send(&self, request: Request) -> Result<Response, Error> {
+        let url = self.policy.resolve(
+            &request.endpoint,
+            request.base_url_override.as_deref(),
+            &request.params,
+        )?;
+        let mut headers = HeaderMap::new();
+        for (name, value) in &request.headers {
+            let name = HeaderName::try_from(name.as_str())
+                .map_err(|_| Error::InvalidRequest(format!("`{name}` is not a header name")))?;
+            let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                Error::InvalidRequest(format!("the value of header `{name}` is not valid"))
+            })?;
+            headers.append(name, value);
+        }
+        if !headers.contains_key(AUTHORIZATION) && self.policy.is_provider_origin(&url) {
+            if let Some(authorization) = &self.authorization {
+                headers.insert(AUTHORIZATION, authorization.clone());
+            }
+        }
+        let method = match request.method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+            Method::Patch => reqwest::Method::PATCH,
+            Method::Delete => reqwest::Method::DELETE,
+        };
+        let body = request.body.map(bytes::Bytes::from);
+        let mut attempt = 0;
+        loop {
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            if remaining.is_zero() {
+                return Err(Error::Timeout(format!(
+                    "the invocation's deadline passed before {method} {url} could be sent"
+                )));
+            }
+            let mut builder = self
+                .client
+                .request(method.clone(), url.clone())
+                .headers(headers.clone())
+                .timeout(self.policy.attempt_timeout.min(remaining));
+            if let Some(body) = &body {
+                builder = builder.body(body.clone());
+            }
+            let retries_left = attempt < request.retries;
+            match builder.send().await {
+                Ok(response) => {
+                    let status = response.status();
+                    if retries_left && (status.as_u16() == 429 || status.is_server_error()) {
+                        let wait = if status.as_u16() == 429 {
+                            self.rate_limit_wait(response.headers(), attempt)
+                        } else {
+                            Some(self.backoff(attempt))
+                        };
+                        if let Some(wait) = wait.filter(|wait| Instant::now() + *wait < self.deadline) {
+                            tracing::debug!(%url, %status, ?wait, attempt, "retrying");
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                            continue;
+                        }
+                    }
+                    return self.read(response).await;
+                }
+                Err(error) => {
+                    let error = describe(&error, &method, &url);
+                    if retries_left {
+                        let wait = self.backoff(attempt);
+                        if Instant::now() + wait < self.deadline {
+                            tracing::debug!(%url, ?wait, attempt, "retrying after a network error");
+                            tokio::time::sleep(wait).await;
+                            attempt += 1;
+                            continue;
+                        }
+                    }
+                    return Err(error);
+                }
+            }
+        }
+    }
+
+    fn backoff(&self, attempt: u32) -> Duration {
+        self.policy
+            .retry_base_delay
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(MAX_BACKOFF)
+    }
+
+    /// How long to wait before retrying a 429: until the reset time in the provider's
+    /// header, else the usual backoff. `None` if the reset is further away than we accept.
+    fn rate_limit_wait(&self, headers: &HeaderMap, attempt: u32) -> Option<Duration> {
+        let reset = self
+            .policy
+            .rate_limit_reset_header
+            .as_ref()
+            .and_then(|name| headers.get(name))
+            .and_then(|value| value.to_str().ok())
+            .and_then(parse_reset);
+        let wait = match reset {
+            Some(reset) => {
+                let seconds = (reset - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0);
+                // The reset is to the second; a little slack avoids arriving just before it.
+                Duration::from_secs_f64(seconds) + Duration::from_millis(50)
+            }
+            None => self.backoff(attempt),
+        };
+        (wait <= self.policy.max_rate_limit_wait).then_some(wait)
+    }
+
+    async fn read(&self, mut response: reqwest::Response) -> Result<Response, Error> {
+        let limit = self.policy.max_response_bytes;
+        if response.content_length().is_some_and(|length| length > limit) {
+            return Err(Error::TooLarge(limit));
+        }
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_string(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let mut body = Vec::new();
+        loop {
+            match response.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() as u64 + chunk.len() as u64 > limit {
+                        return Err(Error::TooLarge(limit));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(error) if error.is_timeout() => {
+                    return Err(Error::Timeout("reading the response body timed out".into()));
+                }
+                Err(error) => {
+                    return Err(Error::Transport(format!(
+                        "reading the response body failed: {error}"
+                    )));
+                }
+            }
+        }
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn describe(error: &reqwest::Error, method: &reqwest::Method, url: &Url) -> Error {
+    // reqwest's Display repeats the URL; say it once, with the root cause.
+    let mut cause = String::new();
+    let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
+    while let Some(inner) = source {
+        cause = inner.to_string();
+        source = inner.source();
+    }
+    let what = format!("{method} {url}");
+    if error.is_timeout() {
+        Error::Timeout(format!("{what} timed out"))
+    } else if error.is_connect() {
+        Error::Transport(format!("{what}: cannot connect: {cause}"))
+    } else {
+        Error::Transport(format!("{what}: {cause}"))
+    }
+}
+
+/// Parses a rate-limit reset value: an ISO-8601 / RFC 3339 instant (what Checkr
+/// documents) or Unix epoch seconds (what some clients expect).
+pub fn parse_reset(value: &str) -> Option<OffsetDateTime> {
+    let value = value.trim();
+    if let Ok(instant) = OffsetDateTime::parse(value, &Rfc3339) {
+        return Some(instant);
+    }
+    value
+        .parse::<i64>()
+        .ok()
+        .and_then(|seconds| OffsetDateTime::from_unix_timestamp(seconds).ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn policy(allowed: &[&str]) -> HttpPolicy {
+        let allowed: Vec<String> = allowed.iter().map(|host| host.to_string()).collect();
+        HttpPolicy::new(
+            "https://api.checkr.com",
+            &allowed,
+            RequestAuth::BasicTokenAsUsername,
+            Some("X-Ratelimit-Reset"),
+            &Limits::default(),
+        )
+        .expect("valid policy")
+    }
+
+    #[test]
+    fn relative_endpoints_resolve_against_the_base_url_with_params() {
+        let url = policy(&[])
+            .resolve("/v1/candidates", None, &[("email".into(), "a b@x.com".into())])
+            .expect("allowed");
+        assert_eq!(url.as_str(), "https://api.checkr.com/v1/candidates?email=a+b%40x.com");
+    }
+
+    #[test]
+    fn base_path_is_kept() {
+        let policy = HttpPolicy::new(
+            "http://127.0.0.1:9000/checkr/",
+            &[],
+            RequestAuth::Bearer,
+            None,
+            &Limits::default(),
+        )
+        .expect("valid");
+        let url = policy.resolve("v1/account", None, &[]).expect("allowed");
+        assert_eq!(url.as_str(), "http://127.0.0.1:9000/checkr/v1/account");
+    }
+
+    #[test]
+    fn other_hosts_are_denied_unless_allow_listed() {
+        let error = policy(&[])
+            .resolve("https://evil.example/steal", None, &[])
+            .expect_err("denied");
+        assert!(matches!(error, Error::Denied(ref why) if why.contains("evil.example")));
+        let error = policy(&[])
+            .resolve("/v1/account", Some("https://evil.example"), &[])
+            .expect_err("override denied");
+        assert!(matches!(error, Error::Denied(_)));
+        assert!(policy(&["evil.example"]).resolve("https://evil.example/x", None, &[]).is_ok());
+        assert!(
+            policy(&["evil.example:8443"])
+                .resolve("https://evil.example/x", None, &[])
+                .is_err(),
+            "a port-qualified entry allows only that port"
+        );
+    }
+
+    #[test]
+    fn same_host_on_another_scheme_or_port_is_not_the_provider() {
+        assert!(policy(&[]).resolve("http://api.checkr.com/v1/account", None, &[]).is_err());
+        assert!(policy(&[]).resolve("https://api.checkr.com:8443/v1", None, &[]).is_err());
+        assert!(policy(&[]).resolve("https://api.checkr.com/v1?page=2", None, &[]).is_ok());
+    }
+
+    #[test]
+    fn checkr_auth_is_basic_with_the_token_as_user() {
+        let header = policy(&[]).authorization(&Credentials::access_token("tok"));
+        assert_eq!(header.as_deref(), Some("Basic dG9rOg=="));
+        assert_eq!(policy(&[]).authorization(&Credentials::None), None);
+    }
+
+    #[test]
+    fn reset_header_accepts_iso_8601_and_epoch_seconds() {
+        let iso = parse_reset("2018-02-02T16:39:00Z").expect("iso");
+        assert_eq!(iso.unix_timestamp(), 1_517_589_540);
+        let epoch = parse_reset("1517589540").expect("epoch");
+        assert_eq!(epoch, iso);
+        assert!(parse_reset("soon").is_none());
+    }
+}

@@ -1,0 +1,369 @@
+//! The SQLite connection store: all SQL lives here.
+
+use super::{
+    Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials, NewConnection,
+    PlaintextCipher, StoreError,
+};
+use rusqlite::{Row, params};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: connections with sealed credentials.
+    "CREATE TABLE connections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        credentials BLOB NOT NULL,
+        connection_config TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (provider_config_key, connection_id)
+    );",
+];
+
+/// Connections in a SQLite database file, created (with its directory) on first use.
+pub struct SqliteConnectionStore {
+    db: Mutex<rusqlite::Connection>,
+    cipher: Arc<dyn CredentialCipher>,
+}
+
+impl std::fmt::Debug for SqliteConnectionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteConnectionStore").finish_non_exhaustive()
+    }
+}
+
+fn db_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+impl SqliteConnectionStore {
+    /// Opens (creating if needed) the database at `path`, storing credentials unencrypted.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cipher(path, Arc::new(PlaintextCipher))
+    }
+
+    /// Opens (creating if needed) the database at `path`; credentials pass through
+    /// `cipher`.
+    pub fn open_with_cipher(
+        path: &Path,
+        cipher: Arc<dyn CredentialCipher>,
+    ) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                StoreError::Database(format!("cannot create {}: {error}", parent.display()))
+            })?;
+        }
+        let db = rusqlite::Connection::open(path).map_err(db_error)?;
+        Self::init(db, cipher)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let db = rusqlite::Connection::open_in_memory().map_err(db_error)?;
+        Self::init(db, Arc::new(PlaintextCipher))
+    }
+
+    fn init(mut db: rusqlite::Connection, cipher: Arc<dyn CredentialCipher>) -> Result<Self, StoreError> {
+        // WAL lets readers proceed while a writer commits; the busy timeout covers two
+        // processes (a CLI and a server) sharing one file.
+        db.pragma_update(None, "journal_mode", "WAL").map_err(db_error)?;
+        db.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_error)?;
+        let applied: usize = db
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(db_error)?;
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::Database(format!(
+                "the database has schema version {applied}, newer than this terapi knows ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let tx = db.transaction().map_err(db_error)?;
+            tx.execute_batch(migration).map_err(db_error)?;
+            tx.pragma_update(None, "user_version", index + 1).map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+        }
+        Ok(SqliteConnectionStore {
+            db: Mutex::new(db),
+            cipher,
+        })
+    }
+
+    fn db(&self) -> MutexGuard<'_, rusqlite::Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (statements
+        // are atomic), so a poisoned lock is still usable.
+        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn seal(&self, connection: &NewConnection) -> Result<Vec<u8>, StoreError> {
+        let plaintext = serde_json::to_vec(&connection.credentials)
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
+        self.cipher
+            .seal(&plaintext)
+            .map_err(|reason| StoreError::Credentials {
+                provider_config_key: connection.provider_config_key.clone(),
+                connection_id: connection.connection_id.clone(),
+                reason,
+            })
+    }
+
+    fn from_row(&self, row: &Row<'_>) -> Result<Connection, StoreError> {
+        let get_text = |index: usize| row.get::<_, String>(index).map_err(db_error);
+        let provider_config_key = get_text(1)?;
+        let connection_id = get_text(2)?;
+        let credentials_error = |reason: String| StoreError::Credentials {
+            provider_config_key: provider_config_key.clone(),
+            connection_id: connection_id.clone(),
+            reason,
+        };
+        let sealed: Vec<u8> = row.get(4).map_err(db_error)?;
+        let plaintext = self.cipher.open(&sealed).map_err(credentials_error)?;
+        // The serde error may quote input; keep only its position so no secret leaks.
+        let credentials: Credentials = serde_json::from_slice(&plaintext).map_err(|error| {
+            credentials_error(format!(
+                "not valid credentials JSON (line {}, column {})",
+                error.line(),
+                error.column()
+            ))
+        })?;
+        let json = |index: usize| -> Result<Value, StoreError> {
+            let text = get_text(index)?;
+            serde_json::from_str(&text)
+                .map_err(|error| StoreError::Database(format!("column {index}: {error}")))
+        };
+        let timestamp = |index: usize| -> Result<OffsetDateTime, StoreError> {
+            let text = get_text(index)?;
+            OffsetDateTime::parse(&text, &Rfc3339)
+                .map_err(|error| StoreError::Database(format!("column {index}: {error}")))
+        };
+        Ok(Connection {
+            id: row.get(0).map_err(db_error)?,
+            provider: get_text(3)?,
+            credentials,
+            connection_config: json(5)?,
+            metadata: json(6)?,
+            created_at: timestamp(7)?,
+            updated_at: timestamp(8)?,
+            provider_config_key,
+            connection_id,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, provider_config_key, connection_id, provider, credentials, \
+                       connection_config, metadata, created_at, updated_at";
+
+fn now() -> Result<String, StoreError> {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .map_err(|error| StoreError::Database(error.to_string()))
+}
+
+fn require_object(name: &str, value: &Value) -> Result<(), StoreError> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{name} must be a JSON object, got {value}"
+        )))
+    }
+}
+
+impl ConnectionStore for SqliteConnectionStore {
+    fn upsert(&self, connection: &NewConnection) -> Result<Connection, StoreError> {
+        if connection.connection_id.is_empty() || connection.provider_config_key.is_empty() {
+            return Err(StoreError::Invalid(
+                "connection_id and provider_config_key must not be empty".into(),
+            ));
+        }
+        require_object("connection_config", &connection.connection_config)?;
+        require_object("metadata", &connection.metadata)?;
+        let sealed = self.seal(connection)?;
+        let now = now()?;
+        let db = self.db();
+        db.execute(
+            "INSERT INTO connections (provider_config_key, connection_id, provider, credentials,
+                 connection_config, metadata, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON CONFLICT (provider_config_key, connection_id) DO UPDATE SET
+                 provider = excluded.provider,
+                 credentials = excluded.credentials,
+                 connection_config = excluded.connection_config,
+                 metadata = excluded.metadata,
+                 updated_at = excluded.updated_at",
+            params![
+                connection.provider_config_key,
+                connection.connection_id,
+                connection.provider,
+                sealed,
+                connection.connection_config.to_string(),
+                connection.metadata.to_string(),
+                now,
+            ],
+        )
+        .map_err(db_error)?;
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2"
+            ))
+            .map_err(db_error)?;
+        let mut rows = statement
+            .query(params![connection.provider_config_key, connection.connection_id])
+            .map_err(db_error)?;
+        match rows.next().map_err(db_error)? {
+            Some(row) => self.from_row(row),
+            None => Err(StoreError::Database("the upserted row vanished".into())),
+        }
+    }
+
+    fn get(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<Option<Connection>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2"
+            ))
+            .map_err(db_error)?;
+        let mut rows = statement
+            .query(params![provider_config_key, connection_id])
+            .map_err(db_error)?;
+        rows.next()
+            .map_err(db_error)?
+            .map(|row| self.from_row(row))
+            .transpose()
+    }
+
+    fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM connections
+                 WHERE (?1 IS NULL OR provider_config_key = ?1)
+                   AND (?2 IS NULL OR connection_id = ?2)
+                 ORDER BY id"
+            ))
+            .map_err(db_error)?;
+        let mut rows = statement
+            .query(params![filter.provider_config_key, filter.connection_id])
+            .map_err(db_error)?;
+        let mut connections = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            connections.push(self.from_row(row)?);
+        }
+        Ok(connections)
+    }
+
+    fn delete(&self, provider_config_key: &str, connection_id: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .db()
+            .execute(
+                "DELETE FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2",
+                params![provider_config_key, connection_id],
+            )
+            .map_err(db_error)?;
+        Ok(deleted > 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(id: &str) -> NewConnection {
+        NewConnection::new(
+            "checkr-partner",
+            id,
+            "checkr-partner",
+            Credentials::access_token(format!("token-{id}")),
+        )
+    }
+
+    #[test]
+    fn create_get_list_delete() {
+        let store = SqliteConnectionStore::in_memory().expect("store");
+        let created = store.upsert(&sample("a")).expect("create");
+        assert_eq!(created.credentials, Credentials::access_token("token-a"));
+        store.upsert(&sample("b")).expect("create b");
+        let fetched = store.get("checkr-partner", "a").expect("get").expect("exists");
+        assert_eq!(fetched, created);
+        assert_eq!(store.list(&ConnectionFilter::default()).expect("list").len(), 2);
+        let only_b = ConnectionFilter {
+            connection_id: Some("b".into()),
+            ..Default::default()
+        };
+        assert_eq!(store.list(&only_b).expect("list")[0].connection_id, "b");
+        assert!(store.delete("checkr-partner", "a").expect("delete"));
+        assert!(!store.delete("checkr-partner", "a").expect("delete again"));
+        assert!(store.get("checkr-partner", "a").expect("get").is_none());
+    }
+
+    #[test]
+    fn upsert_replaces_credentials_and_keeps_created_at() {
+        let store = SqliteConnectionStore::in_memory().expect("store");
+        let first = store.upsert(&sample("a")).expect("create");
+        let mut changed = sample("a");
+        changed.credentials = Credentials::access_token("rotated");
+        changed.metadata = json!({"team": "ops"});
+        let second = store.upsert(&changed).expect("update");
+        assert_eq!(second.id, first.id);
+        assert_eq!(second.created_at, first.created_at);
+        assert_eq!(second.credentials, Credentials::access_token("rotated"));
+        assert_eq!(second.metadata, json!({"team": "ops"}));
+    }
+
+    #[test]
+    fn metadata_must_be_an_object() {
+        let store = SqliteConnectionStore::in_memory().expect("store");
+        let mut connection = sample("a");
+        connection.metadata = json!([1, 2]);
+        let error = store.upsert(&connection).expect_err("array metadata");
+        assert!(error.to_string().contains("metadata"), "{error}");
+    }
+
+    #[test]
+    fn database_file_is_created_with_its_directory_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/terapi.db");
+        SqliteConnectionStore::open(&path)
+            .expect("open")
+            .upsert(&sample("a"))
+            .expect("create");
+        assert!(path.exists());
+        let reopened = SqliteConnectionStore::open(&path).expect("reopen");
+        assert!(reopened.get("checkr-partner", "a").expect("get").is_some());
+    }
+
+    #[test]
+    fn unreadable_credentials_error_names_the_connection_not_the_secret() {
+        struct Broken;
+        impl CredentialCipher for Broken {
+            fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+                Ok(plaintext.to_vec())
+            }
+            fn open(&self, _: &[u8]) -> Result<Vec<u8>, String> {
+                Err("wrong key".into())
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("terapi.db");
+        let store = SqliteConnectionStore::open_with_cipher(&path, Arc::new(Broken)).expect("open");
+        store.upsert(&sample("a")).expect_err("reading back fails");
+        let error = store.get("checkr-partner", "a").expect_err("unreadable");
+        let text = error.to_string();
+        assert!(text.contains("checkr-partner/a") && text.contains("wrong key"), "{text}");
+        assert!(!text.contains("token-a"), "{text}");
+    }
+}

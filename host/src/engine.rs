@@ -1,0 +1,189 @@
+//! The shared wasmtime [`Engine`], its epoch ticker, and the on-disk cache of compiled
+//! components.
+
+use crate::config::Limits;
+use sha2::{Digest, Sha256};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+use wasmtime::component::Component;
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+/// How often the ticker thread advances the engine's epoch. A guest that spins on the
+/// CPU is interrupted at most one tick after its deadline; 10 ms keeps that slack small
+/// while the ticker costs nothing measurable (100 atomic increments a second).
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// Builds the engine every invocation shares.
+///
+/// * Pooling allocator: instance slots (memories, tables, stacks) are reserved once and
+///   reused, so a fresh sandbox per invocation costs a few page resets, not mmap calls.
+///   Memory images are copy-on-write, so the data segments are not copied either.
+/// * Epoch interruption: a compiled-in check at loop headers and function entries,
+///   far cheaper than fuel; the ticker thread below drives it.
+pub fn build_engine(limits: &Limits) -> wasmtime::Result<Engine> {
+    let mut pooling = PoolingAllocationConfig::default();
+    pooling
+        .total_component_instances(limits.max_instances)
+        // A Rust component has a main module plus a few small shims.
+        .total_core_instances(limits.max_instances.saturating_mul(4))
+        .total_memories(limits.max_instances.saturating_mul(2))
+        .total_tables(limits.max_instances.saturating_mul(4))
+        .total_stacks(limits.max_instances)
+        .max_memory_size(limits.memory_bytes);
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
+        .memory_init_cow(true)
+        .wasm_component_model(true);
+    Engine::new(&config)
+}
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl EpochTicker {
+    /// Starts the ticker thread.
+    pub fn start(engine: &Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let weak = engine.weak();
+        let thread_stop = stop.clone();
+        let thread = std::thread::Builder::new()
+            .name("terapi-epoch".into())
+            .spawn(move || {
+                while !thread_stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(engine) => engine.increment_epoch(),
+                        None => break,
+                    }
+                }
+            })?;
+        Ok(EpochTicker {
+            stop,
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// Ticks needed to cover `timeout` (at least one).
+pub fn ticks_for(timeout: Duration) -> u64 {
+    (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
+}
+
+/// How many components were compiled and how many were loaded precompiled from disk.
+#[derive(Debug, Default)]
+pub struct CacheStats {
+    compiled: AtomicU64,
+    loaded: AtomicU64,
+}
+
+impl CacheStats {
+    /// Components compiled from WebAssembly by this runtime.
+    pub fn compiled(&self) -> u64 {
+        self.compiled.load(Ordering::Relaxed)
+    }
+
+    /// Components deserialized from the on-disk cache.
+    pub fn loaded_from_cache(&self) -> u64 {
+        self.loaded.load(Ordering::Relaxed)
+    }
+}
+
+/// Compiles components, keeping the machine code on disk so the next start skips
+/// compilation. Entries are keyed by the SHA-256 of the component and a hash of the
+/// engine's configuration and wasmtime version, so a changed component, setting or
+/// upgrade never loads stale code.
+pub struct ComponentCache {
+    dir: PathBuf,
+    engine_hash: String,
+    stats: CacheStats,
+}
+
+impl ComponentCache {
+    /// A cache in `dir` (created when first written).
+    pub fn new(engine: &Engine, dir: PathBuf) -> Self {
+        let mut hasher = std::hash::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut hasher);
+        ComponentCache {
+            dir,
+            engine_hash: format!("{:016x}", hasher.finish()),
+            stats: CacheStats::default(),
+        }
+    }
+
+    /// Counters of compiles and cache hits.
+    pub fn stats(&self) -> &CacheStats {
+        &self.stats
+    }
+
+    /// Loads the component at `path`, from the cache when possible.
+    pub fn load(&self, engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+        let wasm = std::fs::read(path)
+            .map_err(|error| anyhow::anyhow!("cannot read component {}: {error}", path.display()))?;
+        let digest = Sha256::digest(&wasm);
+        let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
+        let entry = self.dir.join(format!("{hex}-{}.cwasm", self.engine_hash));
+        if entry.exists() {
+            match deserialize(engine, &entry) {
+                Ok(component) => {
+                    self.stats.loaded.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(component = %path.display(), "loaded precompiled component from cache");
+                    return Ok(component);
+                }
+                Err(error) => {
+                    tracing::warn!(entry = %entry.display(), %error, "discarding unusable cache entry");
+                }
+            }
+        }
+        let compiled = engine.precompile_component(&wasm).map_err(|error| {
+            anyhow::anyhow!("{} is not a valid component: {error:#}", path.display())
+        })?;
+        self.stats.compiled.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(component = %path.display(), "compiled component");
+        if let Err(error) = self.store(&entry, &compiled) {
+            // The cache is an optimisation: a read-only data directory only costs time.
+            tracing::warn!(entry = %entry.display(), %error, "cannot write the component cache");
+        }
+        deserialize_bytes(engine, &compiled)
+    }
+
+    fn store(&self, entry: &Path, compiled: &[u8]) -> std::io::Result<()> {
+        std::fs::create_dir_all(&self.dir)?;
+        // Write then rename, so a crash or a concurrent start never sees a torn file.
+        let temporary = entry.with_extension(format!("tmp{}", std::process::id()));
+        std::fs::write(&temporary, compiled)?;
+        std::fs::rename(&temporary, entry)
+    }
+}
+
+#[allow(unsafe_code)]
+fn deserialize(engine: &Engine, entry: &Path) -> wasmtime::Result<Component> {
+    // SAFETY: the file was produced by `Engine::precompile_component` of an engine with
+    // the same compatibility hash (it is in the file name) and written atomically into
+    // terapi's own data directory. wasmtime additionally checks the header's version and
+    // settings. Whoever can write that directory can already replace the components.
+    unsafe { Component::deserialize_file(engine, entry) }
+}
+
+#[allow(unsafe_code)]
+fn deserialize_bytes(engine: &Engine, compiled: &[u8]) -> anyhow::Result<Component> {
+    // SAFETY: `compiled` was produced just now by `precompile_component` on this engine.
+    unsafe { Component::deserialize(engine, compiled) }
+        .map_err(|error| anyhow::anyhow!("cannot load compiled component: {error:#}"))
+}

@@ -1,0 +1,50 @@
+//! # terapi-host: the terapi integration runtime
+//!
+//! terapi runs integration workflows — *actions* — as WebAssembly components. Each
+//! invocation gets a fresh sandbox that can reach exactly what the host grants it: the
+//! connection it runs for (credentials included), HTTP to the provider's API (through the
+//! host, which enforces an allow-list, injects authentication, and applies timeouts,
+//! size limits and retries) and a run log. No files, no environment, no sockets.
+//!
+//! Embed it by building a [`Runtime`] from a [`RuntimeConfig`] and calling
+//! [`Runtime::trigger_action`]:
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use terapi_host::{IntegrationConfig, Runtime, RuntimeConfig};
+//!
+//! let mut config = RuntimeConfig::default();
+//! config.data_dir = "/var/lib/terapi".into();
+//! config.integrations.insert(
+//!     "checkr-partner".into(),
+//!     IntegrationConfig::new("/opt/terapi/checkr_partner.wasm"),
+//! );
+//! let runtime = Runtime::new(config).await?;
+//! let output = runtime
+//!     .trigger_action("checkr-partner", "customer-42", "get-account", "{}")
+//!     .await?;
+//! println!("{}", output.as_json());
+//! # Ok(()) }
+//! ```
+//!
+//! The `terapi` binary wraps the same library in a CLI.
+
+mod bindings;
+pub mod capabilities;
+pub mod config;
+pub mod connections;
+pub mod engine;
+pub mod providers;
+mod runtime;
+mod sandbox;
+
+pub use capabilities::http::HttpPolicy;
+pub use capabilities::log::{LogLevel, LogLine, LogSource};
+pub use config::{ConfigError, IntegrationConfig, Limits, RuntimeConfig};
+pub use connections::{
+    Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials, NewConnection,
+    SqliteConnectionStore, StoreError,
+};
+pub use engine::CacheStats;
+pub use providers::{Provider, Providers, RequestAuth};
+pub use runtime::{ActionInfo, ActionOutput, Invocation, Runtime, StartError, TriggerError};
