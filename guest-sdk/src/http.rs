@@ -268,7 +268,10 @@ impl fmt::Display for HttpError {
             HttpError::Timeout(why) => write!(f, "request timed out: {why}"),
             HttpError::Transport(why) => write!(f, "request failed: {why}"),
             HttpError::TooLarge(limit) => {
-                write!(f, "response body larger than the host's limit of {limit} bytes")
+                write!(
+                    f,
+                    "response body larger than the host's limit of {limit} bytes"
+                )
             }
             HttpError::InvalidRequest(why) => write!(f, "invalid request: {why}"),
         }
@@ -351,6 +354,7 @@ pub fn delete(request: Request) -> Result<Response, HttpError> {
 /// assert_eq!(terapi_sdk::basic_auth("tok", ""), "Basic dG9rOg==");
 /// ```
 pub fn basic_auth(username: &str, password: &str) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(format!("{username}:{password}"));
     format!("Basic {encoded}")
 }

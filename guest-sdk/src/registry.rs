@@ -91,14 +91,20 @@ where
     F: FnOnce(In) -> Result<Out, ActionError>,
 {
     // An absent input arrives as an empty string: treat it as JSON `null`.
-    let text = if input.trim().is_empty() { "null" } else { input };
+    let text = if input.trim().is_empty() {
+        "null"
+    } else {
+        input
+    };
     let deserializer = &mut serde_json::Deserializer::from_str(text);
     let parsed: In = serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
         let field = if path == "." { None } else { Some(path) };
-        wit::ActionError::from(ActionError::new("Invalid input provided").with_payload(json!({
-            "errors": [{ "field": field, "message": error.inner().to_string() }]
-        })))
+        wit::ActionError::from(
+            ActionError::new("Invalid input provided").with_payload(json!({
+                "errors": [{ "field": field, "message": error.inner().to_string() }]
+            })),
+        )
     })?;
     let output = function(parsed).map_err(wit::ActionError::from)?;
     serde_json::to_string(&output).map_err(|error| {

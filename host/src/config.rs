@@ -160,7 +160,6 @@ impl IntegrationConfig {
     pub fn provider(&self) -> &str {
         self.provider.as_deref().unwrap_or(&self.key)
     }
-
 }
 
 impl RuntimeConfig {
@@ -295,7 +294,10 @@ mod tests {
             Path::new("."),
         )
         .expect_err("wrong type");
-        assert!(error.to_string().contains("invocation_timeout_ms"), "{error}");
+        assert!(
+            error.to_string().contains("invocation_timeout_ms"),
+            "{error}"
+        );
     }
 
     #[test]

@@ -159,7 +159,9 @@ pub enum StoreError {
     #[error("connection store: {0}")]
     Database(String),
     /// Stored credentials could not be decrypted or decoded.
-    #[error("connection store: credentials of {provider_config_key}/{connection_id} are unreadable: {reason}")]
+    #[error(
+        "connection store: credentials of {provider_config_key}/{connection_id} are unreadable: {reason}"
+    )]
     Credentials {
         /// Integration.
         provider_config_key: String,

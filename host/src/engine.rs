@@ -134,8 +134,9 @@ impl ComponentCache {
 
     /// Loads the component at `path`, from the cache when possible.
     pub fn load(&self, engine: &Engine, path: &Path) -> anyhow::Result<Component> {
-        let wasm = std::fs::read(path)
-            .map_err(|error| anyhow::anyhow!("cannot read component {}: {error}", path.display()))?;
+        let wasm = std::fs::read(path).map_err(|error| {
+            anyhow::anyhow!("cannot read component {}: {error}", path.display())
+        })?;
         let digest = Sha256::digest(&wasm);
         let hex: String = digest.iter().map(|byte| format!("{byte:02x}")).collect();
         let entry = self.dir.join(format!("{hex}-{}.cwasm", self.engine_hash));

@@ -202,7 +202,10 @@ pub struct Runtime {
 impl std::fmt::Debug for Runtime {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runtime")
-            .field("integrations", &self.integrations.keys().collect::<Vec<_>>())
+            .field(
+                "integrations",
+                &self.integrations.keys().collect::<Vec<_>>(),
+            )
             .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
@@ -559,7 +562,11 @@ impl Runtime {
         let timeout = self.limits.invocation_timeout();
         let (action_name, input) = (action.to_string(), input_json.to_string());
         let run = async {
-            let instance: Action = integration.component.pre.instantiate_async(&mut store).await?;
+            let instance: Action = integration
+                .component
+                .pre
+                .instantiate_async(&mut store)
+                .await?;
             instance.call_run(&mut store, &action_name, &input).await
         };
         let outcome = tokio::time::timeout(timeout, run).await;

@@ -4,10 +4,10 @@
 //! no arguments, no sockets and no name lookups. Clocks and randomness work. stdout and
 //! stderr are captured into the invocation's log.
 
+use crate::bindings::terapi::runtime::connection as wit_connection;
 use crate::capabilities::http::HttpContext;
 use crate::capabilities::log::{LogLine, LogSource};
 use crate::capabilities::output::CapturedOutput;
-use crate::bindings::terapi::runtime::connection as wit_connection;
 use std::sync::Arc;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;

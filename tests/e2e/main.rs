@@ -1,1 +1,9 @@
-//! e2e
+//! End-to-end tests: the real `terapi` host running the real action components (built by
+//! `cargo xtask build-actions`) against the loopback Checkr simulator.
+
+mod cli;
+mod get_account;
+mod http_capability;
+mod runtime_errors;
+mod sandbox_limits;
+mod support;

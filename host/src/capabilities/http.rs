@@ -63,7 +63,9 @@ impl HttpPolicy {
         let base_url = Url::parse(base_url)
             .map_err(|error| format!("api_base_url `{base_url}` is not a URL: {error}"))?;
         if !matches!(base_url.scheme(), "http" | "https") || base_url.host_str().is_none() {
-            return Err(format!("api_base_url `{base_url}` must be an http(s) URL with a host"));
+            return Err(format!(
+                "api_base_url `{base_url}` must be an http(s) URL with a host"
+            ));
         }
         let rate_limit_reset_header = rate_limit_reset_header
             .map(|name| {
@@ -73,7 +75,10 @@ impl HttpPolicy {
             .transpose()?;
         Ok(HttpPolicy {
             base_url,
-            allowed_hosts: allowed_hosts.iter().map(|host| host.to_ascii_lowercase()).collect(),
+            allowed_hosts: allowed_hosts
+                .iter()
+                .map(|host| host.to_ascii_lowercase())
+                .collect(),
             request_auth,
             rate_limit_reset_header,
             max_response_bytes: limits.http_max_response_bytes,
@@ -219,10 +224,11 @@ impl HttpContext {
             })?;
             headers.append(name, value);
         }
-        if !headers.contains_key(AUTHORIZATION) && self.policy.is_provider_origin(&url) {
-            if let Some(authorization) = &self.authorization {
-                headers.insert(AUTHORIZATION, authorization.clone());
-            }
+        if let Some(authorization) = &self.authorization
+            && !headers.contains_key(AUTHORIZATION)
+            && self.policy.is_provider_origin(&url)
+        {
+            headers.insert(AUTHORIZATION, authorization.clone());
         }
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
@@ -258,7 +264,9 @@ impl HttpContext {
                         } else {
                             Some(self.backoff(attempt))
                         };
-                        if let Some(wait) = wait.filter(|wait| Instant::now() + *wait < self.deadline) {
+                        if let Some(wait) =
+                            wait.filter(|wait| Instant::now() + *wait < self.deadline)
+                        {
                             tracing::debug!(%url, %status, ?wait, attempt, "retrying");
                             tokio::time::sleep(wait).await;
                             attempt += 1;
@@ -303,7 +311,9 @@ impl HttpContext {
             .and_then(parse_reset);
         let wait = match reset {
             Some(reset) => {
-                let seconds = (reset - OffsetDateTime::now_utc()).as_seconds_f64().max(0.0);
+                let seconds = (reset - OffsetDateTime::now_utc())
+                    .as_seconds_f64()
+                    .max(0.0);
                 // The reset is to the second; a little slack avoids arriving just before it.
                 Duration::from_secs_f64(seconds) + Duration::from_millis(50)
             }
@@ -314,7 +324,10 @@ impl HttpContext {
 
     async fn read(&self, mut response: reqwest::Response) -> Result<Response, Error> {
         let limit = self.policy.max_response_bytes;
-        if response.content_length().is_some_and(|length| length > limit) {
+        if response
+            .content_length()
+            .is_some_and(|length| length > limit)
+        {
             return Err(Error::TooLarge(limit));
         }
         let status = response.status().as_u16();
@@ -406,9 +419,16 @@ mod tests {
     #[test]
     fn relative_endpoints_resolve_against_the_base_url_with_params() {
         let url = policy(&[])
-            .resolve("/v1/candidates", None, &[("email".into(), "a b@x.com".into())])
+            .resolve(
+                "/v1/candidates",
+                None,
+                &[("email".into(), "a b@x.com".into())],
+            )
             .expect("allowed");
-        assert_eq!(url.as_str(), "https://api.checkr.com/v1/candidates?email=a+b%40x.com");
+        assert_eq!(
+            url.as_str(),
+            "https://api.checkr.com/v1/candidates?email=a+b%40x.com"
+        );
     }
 
     #[test]
@@ -435,7 +455,11 @@ mod tests {
             .resolve("/v1/account", Some("https://evil.example"), &[])
             .expect_err("override denied");
         assert!(matches!(error, Error::Denied(_)));
-        assert!(policy(&["evil.example"]).resolve("https://evil.example/x", None, &[]).is_ok());
+        assert!(
+            policy(&["evil.example"])
+                .resolve("https://evil.example/x", None, &[])
+                .is_ok()
+        );
         assert!(
             policy(&["evil.example:8443"])
                 .resolve("https://evil.example/x", None, &[])
@@ -446,9 +470,21 @@ mod tests {
 
     #[test]
     fn same_host_on_another_scheme_or_port_is_not_the_provider() {
-        assert!(policy(&[]).resolve("http://api.checkr.com/v1/account", None, &[]).is_err());
-        assert!(policy(&[]).resolve("https://api.checkr.com:8443/v1", None, &[]).is_err());
-        assert!(policy(&[]).resolve("https://api.checkr.com/v1?page=2", None, &[]).is_ok());
+        assert!(
+            policy(&[])
+                .resolve("http://api.checkr.com/v1/account", None, &[])
+                .is_err()
+        );
+        assert!(
+            policy(&[])
+                .resolve("https://api.checkr.com:8443/v1", None, &[])
+                .is_err()
+        );
+        assert!(
+            policy(&[])
+                .resolve("https://api.checkr.com/v1?page=2", None, &[])
+                .is_ok()
+        );
     }
 
     #[test]

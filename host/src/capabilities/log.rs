@@ -70,7 +70,12 @@ impl wit::Host for Sandbox {
 }
 
 /// Appends a line, enforcing the per-invocation bounds.
-pub(crate) fn push_line(logs: &mut Vec<LogLine>, level: LogLevel, source: LogSource, mut message: String) {
+pub(crate) fn push_line(
+    logs: &mut Vec<LogLine>,
+    level: LogLevel,
+    source: LogSource,
+    mut message: String,
+) {
     if logs.len() > MAX_LINES {
         return;
     }

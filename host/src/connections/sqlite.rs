@@ -37,7 +37,8 @@ pub struct SqliteConnectionStore {
 
 impl std::fmt::Debug for SqliteConnectionStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SqliteConnectionStore").finish_non_exhaustive()
+        f.debug_struct("SqliteConnectionStore")
+            .finish_non_exhaustive()
     }
 }
 
@@ -72,11 +73,16 @@ impl SqliteConnectionStore {
         Self::init(db, Arc::new(PlaintextCipher))
     }
 
-    fn init(mut db: rusqlite::Connection, cipher: Arc<dyn CredentialCipher>) -> Result<Self, StoreError> {
+    fn init(
+        mut db: rusqlite::Connection,
+        cipher: Arc<dyn CredentialCipher>,
+    ) -> Result<Self, StoreError> {
         // WAL lets readers proceed while a writer commits; the busy timeout covers two
         // processes (a CLI and a server) sharing one file.
-        db.pragma_update(None, "journal_mode", "WAL").map_err(db_error)?;
-        db.busy_timeout(std::time::Duration::from_secs(5)).map_err(db_error)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_error)?;
         let applied: usize = db
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(db_error)?;
@@ -89,7 +95,8 @@ impl SqliteConnectionStore {
         for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
             let tx = db.transaction().map_err(db_error)?;
             tx.execute_batch(migration).map_err(db_error)?;
-            tx.pragma_update(None, "user_version", index + 1).map_err(db_error)?;
+            tx.pragma_update(None, "user_version", index + 1)
+                .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
         }
         Ok(SqliteConnectionStore {
@@ -101,7 +108,9 @@ impl SqliteConnectionStore {
     fn db(&self) -> MutexGuard<'_, rusqlite::Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (statements
         // are atomic), so a poisoned lock is still usable.
-        self.db.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn seal(&self, connection: &NewConnection) -> Result<Vec<u8>, StoreError> {
@@ -116,7 +125,7 @@ impl SqliteConnectionStore {
             })
     }
 
-    fn from_row(&self, row: &Row<'_>) -> Result<Connection, StoreError> {
+    fn read_row(&self, row: &Row<'_>) -> Result<Connection, StoreError> {
         let get_text = |index: usize| row.get::<_, String>(index).map_err(db_error);
         let provider_config_key = get_text(1)?;
         let connection_id = get_text(2)?;
@@ -217,10 +226,13 @@ impl ConnectionStore for SqliteConnectionStore {
             ))
             .map_err(db_error)?;
         let mut rows = statement
-            .query(params![connection.provider_config_key, connection.connection_id])
+            .query(params![
+                connection.provider_config_key,
+                connection.connection_id
+            ])
             .map_err(db_error)?;
         match rows.next().map_err(db_error)? {
-            Some(row) => self.from_row(row),
+            Some(row) => self.read_row(row),
             None => Err(StoreError::Database("the upserted row vanished".into())),
         }
     }
@@ -241,7 +253,7 @@ impl ConnectionStore for SqliteConnectionStore {
             .map_err(db_error)?;
         rows.next()
             .map_err(db_error)?
-            .map(|row| self.from_row(row))
+            .map(|row| self.read_row(row))
             .transpose()
     }
 
@@ -260,7 +272,7 @@ impl ConnectionStore for SqliteConnectionStore {
             .map_err(db_error)?;
         let mut connections = Vec::new();
         while let Some(row) = rows.next().map_err(db_error)? {
-            connections.push(self.from_row(row)?);
+            connections.push(self.read_row(row)?);
         }
         Ok(connections)
     }
@@ -297,9 +309,18 @@ mod tests {
         let created = store.upsert(&sample("a")).expect("create");
         assert_eq!(created.credentials, Credentials::access_token("token-a"));
         store.upsert(&sample("b")).expect("create b");
-        let fetched = store.get("checkr-partner", "a").expect("get").expect("exists");
+        let fetched = store
+            .get("checkr-partner", "a")
+            .expect("get")
+            .expect("exists");
         assert_eq!(fetched, created);
-        assert_eq!(store.list(&ConnectionFilter::default()).expect("list").len(), 2);
+        assert_eq!(
+            store
+                .list(&ConnectionFilter::default())
+                .expect("list")
+                .len(),
+            2
+        );
         let only_b = ConnectionFilter {
             connection_id: Some("b".into()),
             ..Default::default()
@@ -363,7 +384,10 @@ mod tests {
         store.upsert(&sample("a")).expect_err("reading back fails");
         let error = store.get("checkr-partner", "a").expect_err("unreadable");
         let text = error.to_string();
-        assert!(text.contains("checkr-partner/a") && text.contains("wrong key"), "{text}");
+        assert!(
+            text.contains("checkr-partner/a") && text.contains("wrong key"),
+            "{text}"
+        );
         assert!(!text.contains("token-a"), "{text}");
     }
 }
