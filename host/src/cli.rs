@@ -311,7 +311,7 @@ fn connection(config: RuntimeConfig, command: ConnectionCommand) -> Result<(), F
         ConnectionCommand::List { integration } => {
             let filter = ConnectionFilter {
                 provider_config_key: integration,
-                connection_id: None,
+                ..ConnectionFilter::default()
             };
             let connections = store.list(&filter).map_err(Failure::message)?;
             let listed: Vec<Value> = connections

@@ -3,11 +3,20 @@
 //! A [`Connection`] is one customer's account at a provider, with the credentials terapi
 //! uses on its behalf. [`ConnectionStore`] is the seam between the runtime and storage:
 //! [`SqliteConnectionStore`] is the embedded default (one database file, created on first
-//! use). Credentials pass through a [`CredentialCipher`] on their way in and out, so
-//! encryption at rest plugs in without touching the SQL.
+//! use). Credentials pass through a [`CredentialCipher`] on their way in and out:
+//! [`AesGcmCipher`] encrypts them at rest, [`PlaintextCipher`] (development only) does
+//! not.
+//!
+//! The store also keeps what the OAuth flow needs to survive a restart or to be shared
+//! by several hosts: pending authorizations ([`OAuthSession`]) and OAuth app credentials
+//! set over the API ([`IntegrationCredentials`]). All SQL lives in the backend's module,
+//! so another backend (Postgres, for several hosts) is one more implementation of
+//! [`ConnectionStore`].
 
+mod cipher;
 mod sqlite;
 
+pub use cipher::{AesGcmCipher, KeyError, PlaintextCipher};
 pub use sqlite::SqliteConnectionStore;
 
 use serde::{Deserialize, Serialize};
@@ -105,6 +114,8 @@ pub struct Connection {
     pub created_at: OffsetDateTime,
     /// When it last changed.
     pub updated_at: OffsetDateTime,
+    /// When its credentials were last handed out through the API, if ever.
+    pub last_fetched_at: Option<OffsetDateTime>,
 }
 
 /// What [`ConnectionStore::upsert`] writes.
@@ -150,6 +161,64 @@ pub struct ConnectionFilter {
     pub provider_config_key: Option<String>,
     /// Only this connection id.
     pub connection_id: Option<String>,
+    /// At most this many (after `offset`).
+    pub limit: Option<usize>,
+    /// Skip this many first (oldest first).
+    pub offset: usize,
+}
+
+/// How [`ConnectionStore::update_metadata`] changes a connection's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataUpdate {
+    /// The new metadata replaces the old.
+    Replace,
+    /// The new metadata's top-level keys are set, the others kept.
+    Merge,
+}
+
+/// A pending OAuth authorization: created when a connect starts, consumed (once) by the
+/// callback. The store keeps a digest of the `state` parameter, never the state itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSession {
+    /// SHA-256 of the `state` sent to the provider, hex-encoded.
+    pub state_digest: String,
+    /// The integration being connected.
+    pub provider_config_key: String,
+    /// The connection the authorization will create.
+    pub connection_id: String,
+    /// When the connect started.
+    pub created_at: OffsetDateTime,
+    /// After this, the callback is refused.
+    pub expires_at: OffsetDateTime,
+}
+
+/// OAuth app credentials of an integration, set over the API; they take precedence over
+/// the configuration file's. `Debug` never prints the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IntegrationCredentials {
+    /// The integration.
+    pub provider_config_key: String,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The OAuth client secret (sealed at rest like connection credentials).
+    pub client_secret: String,
+    /// Scopes to request; empty: the provider's defaults.
+    pub scopes: Vec<String>,
+    /// When they were first set.
+    pub created_at: OffsetDateTime,
+    /// When they last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+impl fmt::Debug for IntegrationCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntegrationCredentials")
+            .field("provider_config_key", &self.provider_config_key)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
 }
 
 /// Errors from a connection store.
@@ -165,7 +234,7 @@ pub enum StoreError {
     Credentials {
         /// Integration.
         provider_config_key: String,
-        /// Connection.
+        /// Connection (empty for an integration's own credentials).
         connection_id: String,
         /// Why (never the credentials themselves).
         reason: String,
@@ -175,7 +244,9 @@ pub enum StoreError {
     Invalid(String),
 }
 
-/// Where connections live. Implementations must be safe to share between threads.
+/// Where connections live. Implementations must be safe to share between threads, and
+/// must seal credentials (connection credentials and integration client secrets) with
+/// their [`CredentialCipher`] before they reach storage.
 pub trait ConnectionStore: Send + Sync + 'static {
     /// Creates the connection, or replaces the credentials, configuration and metadata of
     /// an existing one with the same integration and connection id.
@@ -190,30 +261,47 @@ pub trait ConnectionStore: Send + Sync + 'static {
     fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError>;
     /// Deletes the connection; `false` if there was none.
     fn delete(&self, provider_config_key: &str, connection_id: &str) -> Result<bool, StoreError>;
+    /// Replaces or merges a connection's metadata (a JSON object); `None` if there is no
+    /// such connection.
+    fn update_metadata(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        metadata: &Value,
+        how: MetadataUpdate,
+    ) -> Result<Option<Connection>, StoreError>;
+    /// Records that the connection's credentials were handed out now.
+    fn mark_fetched(&self, provider_config_key: &str, connection_id: &str)
+    -> Result<(), StoreError>;
+    /// Saves a pending OAuth authorization, and forgets expired ones.
+    fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError>;
+    /// Removes and returns the pending authorization with this state digest, expired or
+    /// not (the caller checks `expires_at`). Atomic: of two concurrent callers with the
+    /// same state at most one gets it.
+    fn take_oauth_session(&self, state_digest: &str) -> Result<Option<OAuthSession>, StoreError>;
+    /// An integration's OAuth app credentials set over the API, if any.
+    fn integration_credentials(
+        &self,
+        provider_config_key: &str,
+    ) -> Result<Option<IntegrationCredentials>, StoreError>;
+    /// Sets an integration's OAuth app credentials (`created_at`/`updated_at` are the
+    /// store's).
+    fn put_integration_credentials(
+        &self,
+        credentials: &IntegrationCredentials,
+    ) -> Result<IntegrationCredentials, StoreError>;
 }
 
 /// Seals credentials before they are stored and opens them when read. The seam for
 /// encryption at rest.
+///
+/// `associated_data` identifies the row (e.g. the integration and connection id); a
+/// cipher that authenticates it makes a sealed value useless on any other row.
 pub trait CredentialCipher: Send + Sync + 'static {
     /// Turns serialized credentials into what is stored.
-    fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, String>;
-    /// Reverses [`CredentialCipher::seal`].
-    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String>;
-}
-
-/// Stores credentials as they are. Only for development; the HTTP server refuses it
-/// without an explicit flag.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct PlaintextCipher;
-
-impl CredentialCipher for PlaintextCipher {
-    fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, String> {
-        Ok(plaintext.to_vec())
-    }
-
-    fn open(&self, sealed: &[u8]) -> Result<Vec<u8>, String> {
-        Ok(sealed.to_vec())
-    }
+    fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Result<Vec<u8>, String>;
+    /// Reverses [`CredentialCipher::seal`]. Errors never contain the plaintext.
+    fn open(&self, sealed: &[u8], associated_data: &[u8]) -> Result<Vec<u8>, String>;
 }
 
 #[cfg(test)]

@@ -42,7 +42,8 @@ pub use capabilities::http::HttpPolicy;
 pub use capabilities::log::{LogLevel, LogLine, LogSource};
 pub use config::{ConfigError, IntegrationConfig, Limits, RuntimeConfig};
 pub use connections::{
-    Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials, NewConnection,
+    AesGcmCipher, Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
+    IntegrationCredentials, MetadataUpdate, NewConnection, OAuthSession, PlaintextCipher,
     SqliteConnectionStore, StoreError,
 };
 pub use engine::CacheStats;

@@ -1,8 +1,9 @@
 //! The SQLite connection store: all SQL lives here.
 
 use super::{
-    Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials, NewConnection,
-    PlaintextCipher, StoreError,
+    Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
+    IntegrationCredentials, MetadataUpdate, NewConnection, OAuthSession, PlaintextCipher,
+    StoreError,
 };
 use rusqlite::{Row, params};
 use serde_json::Value;
@@ -27,7 +28,35 @@ const MIGRATIONS: &[&str] = &[
         updated_at TEXT NOT NULL,
         UNIQUE (provider_config_key, connection_id)
     );",
+    // 2: when credentials were last fetched; pending OAuth authorizations; OAuth app
+    // credentials set over the API (client secret sealed like connection credentials).
+    "ALTER TABLE connections ADD COLUMN last_fetched_at TEXT;
+    CREATE TABLE oauth_sessions (
+        state_digest TEXT PRIMARY KEY,
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE integration_credentials (
+        provider_config_key TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        client_secret BLOB NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );",
 ];
+
+/// What a connection's sealed credentials are bound to.
+fn connection_aad(provider_config_key: &str, connection_id: &str) -> Vec<u8> {
+    format!("connection\0{provider_config_key}\0{connection_id}").into_bytes()
+}
+
+/// What an integration's sealed client secret is bound to.
+fn integration_aad(provider_config_key: &str) -> Vec<u8> {
+    format!("integration\0{provider_config_key}").into_bytes()
+}
 
 /// Connections in a SQLite database file, created (with its directory) on first use.
 pub struct SqliteConnectionStore {
@@ -116,8 +145,9 @@ impl SqliteConnectionStore {
     fn seal(&self, connection: &NewConnection) -> Result<Vec<u8>, StoreError> {
         let plaintext = serde_json::to_vec(&connection.credentials)
             .map_err(|error| StoreError::Invalid(error.to_string()))?;
+        let aad = connection_aad(&connection.provider_config_key, &connection.connection_id);
         self.cipher
-            .seal(&plaintext)
+            .seal(&plaintext, &aad)
             .map_err(|reason| StoreError::Credentials {
                 provider_config_key: connection.provider_config_key.clone(),
                 connection_id: connection.connection_id.clone(),
@@ -135,7 +165,10 @@ impl SqliteConnectionStore {
             reason,
         };
         let sealed: Vec<u8> = row.get(4).map_err(db_error)?;
-        let plaintext = self.cipher.open(&sealed).map_err(credentials_error)?;
+        let plaintext = self
+            .cipher
+            .open(&sealed, &connection_aad(&provider_config_key, &connection_id))
+            .map_err(credentials_error)?;
         // The serde error may quote input; keep only its position so no secret leaks.
         let credentials: Credentials = serde_json::from_slice(&plaintext).map_err(|error| {
             credentials_error(format!(
@@ -162,6 +195,14 @@ impl SqliteConnectionStore {
             metadata: json(6)?,
             created_at: timestamp(7)?,
             updated_at: timestamp(8)?,
+            last_fetched_at: row
+                .get::<_, Option<String>>(9)
+                .map_err(db_error)?
+                .map(|text| {
+                    OffsetDateTime::parse(&text, &Rfc3339)
+                        .map_err(|error| StoreError::Database(format!("column 9: {error}")))
+                })
+                .transpose()?,
             provider_config_key,
             connection_id,
         })
@@ -169,7 +210,7 @@ impl SqliteConnectionStore {
 }
 
 const COLUMNS: &str = "id, provider_config_key, connection_id, provider, credentials, \
-                       connection_config, metadata, created_at, updated_at";
+                       connection_config, metadata, created_at, updated_at, last_fetched_at";
 
 fn now() -> Result<String, StoreError> {
     OffsetDateTime::now_utc()
@@ -264,11 +305,21 @@ impl ConnectionStore for SqliteConnectionStore {
                 "SELECT {COLUMNS} FROM connections
                  WHERE (?1 IS NULL OR provider_config_key = ?1)
                    AND (?2 IS NULL OR connection_id = ?2)
-                 ORDER BY id"
+                 ORDER BY id
+                 LIMIT ?3 OFFSET ?4"
             ))
             .map_err(db_error)?;
+        let limit = filter
+            .limit
+            .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
         let mut rows = statement
-            .query(params![filter.provider_config_key, filter.connection_id])
+            .query(params![
+                filter.provider_config_key,
+                filter.connection_id,
+                limit,
+                offset
+            ])
             .map_err(db_error)?;
         let mut connections = Vec::new();
         while let Some(row) = rows.next().map_err(db_error)? {
@@ -286,6 +337,202 @@ impl ConnectionStore for SqliteConnectionStore {
             )
             .map_err(db_error)?;
         Ok(deleted > 0)
+    }
+
+    fn update_metadata(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        metadata: &Value,
+        how: MetadataUpdate,
+    ) -> Result<Option<Connection>, StoreError> {
+        require_object("metadata", metadata)?;
+        let mut db = self.db();
+        let tx = db.transaction().map_err(db_error)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT metadata FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2",
+                params![provider_config_key, connection_id],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(db_error(other)),
+            })?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        let updated = match how {
+            MetadataUpdate::Replace => metadata.clone(),
+            MetadataUpdate::Merge => {
+                let mut merged: Value = serde_json::from_str(&current)
+                    .map_err(|error| StoreError::Database(format!("metadata: {error}")))?;
+                if let (Some(target), Some(changes)) = (merged.as_object_mut(), metadata.as_object())
+                {
+                    for (key, value) in changes {
+                        target.insert(key.clone(), value.clone());
+                    }
+                }
+                merged
+            }
+        };
+        tx.execute(
+            "UPDATE connections SET metadata = ?3, updated_at = ?4
+             WHERE provider_config_key = ?1 AND connection_id = ?2",
+            params![provider_config_key, connection_id, updated.to_string(), now()?],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        drop(db);
+        self.get(provider_config_key, connection_id)
+    }
+
+    fn mark_fetched(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError> {
+        self.db()
+            .execute(
+                "UPDATE connections SET last_fetched_at = ?3
+                 WHERE provider_config_key = ?1 AND connection_id = ?2",
+                params![provider_config_key, connection_id, now()?],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError> {
+        let db = self.db();
+        db.execute(
+            "DELETE FROM oauth_sessions WHERE expires_at < ?1",
+            params![OffsetDateTime::now_utc().unix_timestamp()],
+        )
+        .map_err(db_error)?;
+        db.execute(
+            "INSERT INTO oauth_sessions (state_digest, provider_config_key, connection_id,
+                 created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                session.state_digest,
+                session.provider_config_key,
+                session.connection_id,
+                session.created_at.unix_timestamp(),
+                session.expires_at.unix_timestamp(),
+            ],
+        )
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn take_oauth_session(&self, state_digest: &str) -> Result<Option<OAuthSession>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(
+                "DELETE FROM oauth_sessions WHERE state_digest = ?1
+                 RETURNING state_digest, provider_config_key, connection_id, created_at, expires_at",
+            )
+            .map_err(db_error)?;
+        let mut rows = statement.query(params![state_digest]).map_err(db_error)?;
+        let Some(row) = rows.next().map_err(db_error)? else {
+            return Ok(None);
+        };
+        let instant = |index: usize| -> Result<OffsetDateTime, StoreError> {
+            let seconds: i64 = row.get(index).map_err(db_error)?;
+            OffsetDateTime::from_unix_timestamp(seconds)
+                .map_err(|error| StoreError::Database(format!("column {index}: {error}")))
+        };
+        Ok(Some(OAuthSession {
+            state_digest: row.get(0).map_err(db_error)?,
+            provider_config_key: row.get(1).map_err(db_error)?,
+            connection_id: row.get(2).map_err(db_error)?,
+            created_at: instant(3)?,
+            expires_at: instant(4)?,
+        }))
+    }
+
+    fn integration_credentials(
+        &self,
+        provider_config_key: &str,
+    ) -> Result<Option<IntegrationCredentials>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(
+                "SELECT provider_config_key, client_id, client_secret, scopes, created_at, updated_at
+                 FROM integration_credentials WHERE provider_config_key = ?1",
+            )
+            .map_err(db_error)?;
+        let mut rows = statement
+            .query(params![provider_config_key])
+            .map_err(db_error)?;
+        let Some(row) = rows.next().map_err(db_error)? else {
+            return Ok(None);
+        };
+        let unreadable = |reason: String| StoreError::Credentials {
+            provider_config_key: provider_config_key.to_string(),
+            connection_id: String::new(),
+            reason,
+        };
+        let sealed: Vec<u8> = row.get(2).map_err(db_error)?;
+        let secret = self
+            .cipher
+            .open(&sealed, &integration_aad(provider_config_key))
+            .map_err(unreadable)?;
+        let client_secret = String::from_utf8(secret)
+            .map_err(|_| unreadable("the client secret is not UTF-8".into()))?;
+        let scopes: String = row.get(3).map_err(db_error)?;
+        let timestamp = |index: usize| -> Result<OffsetDateTime, StoreError> {
+            let text: String = row.get(index).map_err(db_error)?;
+            OffsetDateTime::parse(&text, &Rfc3339)
+                .map_err(|error| StoreError::Database(format!("column {index}: {error}")))
+        };
+        Ok(Some(IntegrationCredentials {
+            provider_config_key: row.get(0).map_err(db_error)?,
+            client_id: row.get(1).map_err(db_error)?,
+            client_secret,
+            scopes: serde_json::from_str(&scopes)
+                .map_err(|error| StoreError::Database(format!("scopes: {error}")))?,
+            created_at: timestamp(4)?,
+            updated_at: timestamp(5)?,
+        }))
+    }
+
+    fn put_integration_credentials(
+        &self,
+        credentials: &IntegrationCredentials,
+    ) -> Result<IntegrationCredentials, StoreError> {
+        let key = &credentials.provider_config_key;
+        if key.is_empty() || credentials.client_id.is_empty() {
+            return Err(StoreError::Invalid(
+                "provider_config_key and client_id must not be empty".into(),
+            ));
+        }
+        let sealed = self
+            .cipher
+            .seal(credentials.client_secret.as_bytes(), &integration_aad(key))
+            .map_err(|reason| StoreError::Credentials {
+                provider_config_key: key.clone(),
+                connection_id: String::new(),
+                reason,
+            })?;
+        let scopes = serde_json::to_string(&credentials.scopes)
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
+        self.db()
+            .execute(
+                "INSERT INTO integration_credentials (provider_config_key, client_id,
+                     client_secret, scopes, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (provider_config_key) DO UPDATE SET
+                     client_id = excluded.client_id,
+                     client_secret = excluded.client_secret,
+                     scopes = excluded.scopes,
+                     updated_at = excluded.updated_at",
+                params![key, credentials.client_id, sealed, scopes, now()?],
+            )
+            .map_err(db_error)?;
+        self.integration_credentials(key)?
+            .ok_or_else(|| StoreError::Database("the stored credentials vanished".into()))
     }
 }
 
@@ -371,10 +618,10 @@ mod tests {
     fn unreadable_credentials_error_names_the_connection_not_the_secret() {
         struct Broken;
         impl CredentialCipher for Broken {
-            fn seal(&self, plaintext: &[u8]) -> Result<Vec<u8>, String> {
+            fn seal(&self, plaintext: &[u8], _: &[u8]) -> Result<Vec<u8>, String> {
                 Ok(plaintext.to_vec())
             }
-            fn open(&self, _: &[u8]) -> Result<Vec<u8>, String> {
+            fn open(&self, _: &[u8], _: &[u8]) -> Result<Vec<u8>, String> {
                 Err("wrong key".into())
             }
         }
@@ -389,5 +636,131 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("token-a"), "{text}");
+    }
+
+    #[test]
+    fn encrypted_store_keeps_no_secret_bytes_in_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("terapi.db");
+        let cipher = Arc::new(crate::connections::AesGcmCipher::new(&[3u8; 32]));
+        let store = SqliteConnectionStore::open_with_cipher(&path, cipher.clone()).expect("open");
+        store.upsert(&sample("a")).expect("create");
+        store
+            .put_integration_credentials(&IntegrationCredentials {
+                provider_config_key: "checkr-partner".into(),
+                client_id: "cid".into(),
+                client_secret: "client-secret-value".into(),
+                scopes: vec![],
+                created_at: OffsetDateTime::now_utc(),
+                updated_at: OffsetDateTime::now_utc(),
+            })
+            .expect("credentials");
+        assert_eq!(
+            store
+                .get("checkr-partner", "a")
+                .expect("get")
+                .expect("exists")
+                .credentials,
+            Credentials::access_token("token-a")
+        );
+        drop(store);
+        let mut bytes = std::fs::read(&path).expect("db file");
+        for extra in ["-wal", "-shm"] {
+            if let Ok(more) = std::fs::read(dir.path().join(format!("terapi.db{extra}"))) {
+                bytes.extend(more);
+            }
+        }
+        for secret in [&b"token-a"[..], b"client-secret-value"] {
+            assert!(!bytes.windows(secret.len()).any(|window| window == secret));
+        }
+        // Without the key the rows are unreadable, with a message saying why.
+        let plain = SqliteConnectionStore::open(&path).expect("reopen");
+        let error = plain.get("checkr-partner", "a").expect_err("encrypted");
+        assert!(error.to_string().contains("TERAPI_ENCRYPTION_KEY"), "{error}");
+        let reopened = SqliteConnectionStore::open_with_cipher(&path, cipher).expect("reopen");
+        let secret = reopened
+            .integration_credentials("checkr-partner")
+            .expect("read")
+            .expect("exists");
+        assert_eq!(secret.client_secret, "client-secret-value");
+        assert!(!format!("{secret:?}").contains("client-secret-value"));
+    }
+
+    #[test]
+    fn metadata_is_replaced_or_merged() {
+        let store = SqliteConnectionStore::in_memory().expect("store");
+        let mut connection = sample("a");
+        connection.metadata = json!({"a": 1, "b": 2});
+        store.upsert(&connection).expect("create");
+        let merged = store
+            .update_metadata("checkr-partner", "a", &json!({"b": 3, "c": 4}), MetadataUpdate::Merge)
+            .expect("merge")
+            .expect("exists");
+        assert_eq!(merged.metadata, json!({"a": 1, "b": 3, "c": 4}));
+        let replaced = store
+            .update_metadata("checkr-partner", "a", &json!({"z": 0}), MetadataUpdate::Replace)
+            .expect("replace")
+            .expect("exists");
+        assert_eq!(replaced.metadata, json!({"z": 0}));
+        assert!(
+            store
+                .update_metadata("checkr-partner", "ghost", &json!({}), MetadataUpdate::Merge)
+                .expect("no error")
+                .is_none()
+        );
+        assert!(
+            store
+                .update_metadata("checkr-partner", "a", &json!([1]), MetadataUpdate::Merge)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn oauth_sessions_are_taken_once_and_expired_ones_pruned() {
+        let store = SqliteConnectionStore::in_memory().expect("store");
+        let now = OffsetDateTime::now_utc();
+        let session = |digest: &str, expires_at| OAuthSession {
+            state_digest: digest.into(),
+            provider_config_key: "checkr-partner".into(),
+            connection_id: "c".into(),
+            created_at: now,
+            expires_at,
+        };
+        store
+            .put_oauth_session(&session("old", now - time::Duration::hours(1)))
+            .expect("put");
+        store
+            .put_oauth_session(&session("live", now + time::Duration::minutes(10)))
+            .expect("put");
+        let taken = store.take_oauth_session("live").expect("take").expect("exists");
+        assert_eq!(taken.connection_id, "c");
+        assert!(store.take_oauth_session("live").expect("take").is_none());
+        assert!(
+            store.take_oauth_session("old").expect("take").is_none(),
+            "pruned when the second session was saved"
+        );
+    }
+
+    #[test]
+    fn list_pages() {
+        let store = SqliteConnectionStore::in_memory().expect("store");
+        for id in ["a", "b", "c"] {
+            store.upsert(&sample(id)).expect("create");
+        }
+        let page = |limit, offset| {
+            store
+                .list(&ConnectionFilter {
+                    limit: Some(limit),
+                    offset,
+                    ..Default::default()
+                })
+                .expect("list")
+                .into_iter()
+                .map(|c| c.connection_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(page(2, 0), ["a", "b"]);
+        assert_eq!(page(2, 2), ["c"]);
+        assert!(page(2, 4).is_empty());
     }
 }
