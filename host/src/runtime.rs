@@ -478,6 +478,20 @@ impl Runtime {
         provider_config_key: &str,
         connection_id: &str,
         action: &str,
+    /// An integration's outbound HTTP policy (allow-list, authentication, retries, body
+    /// cap): what its actions' requests go through, and what the HTTP server's proxy and
+    /// OAuth calls reuse.
+    pub fn http_policy(&self, integration: &str) -> Option<&Arc<HttpPolicy>> {
+        self.integrations
+            .get(integration)
+            .map(|found| &found.policy)
+    }
+
+    /// The HTTP client actions' requests are sent with (redirects are not followed).
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
         input_json: &str,
     ) -> Invocation {
         let prepared = self.prepare(provider_config_key, connection_id, action, input_json);

@@ -14,13 +14,17 @@
 //! * **Retries.** Up to `retries` more attempts on 429 (waiting until the provider's
 //!   rate-limit reset header, ISO-8601 or epoch seconds), 5xx and network errors
 //!   (exponential backoff).
+//!
+//! [`HttpPolicy::send`] is the one implementation of all of this: the guest capability
+//! and the HTTP server's proxy (`/proxy/...`) both go through it.
 
-use crate::bindings::terapi::runtime::http::{self as wit, Error, Method, Request, Response};
+use crate::bindings::terapi::runtime::http::{self as wit, Method, Request, Response};
 use crate::config::Limits;
 use crate::connections::Credentials;
 use crate::providers::RequestAuth;
 use crate::sandbox::Sandbox;
 use base64::Engine as _;
+use bytes::Bytes;
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +41,95 @@ pub(crate) fn add_to_linker(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()
 
 /// Longest backoff between two retries of a 5xx or network error.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+
+/// Why an outbound request produced no response.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// The integration may not reach this URL; nothing was sent.
+    #[error("{0}")]
+    Denied(String),
+    /// The request did not complete in time.
+    #[error("{0}")]
+    Timeout(String),
+    /// Connecting, sending or receiving failed.
+    #[error("{0}")]
+    Transport(String),
+    /// The response body exceeded the limit (bytes).
+    #[error("the response body exceeds the limit of {0} bytes")]
+    TooLarge(u64),
+    /// The request itself is malformed (bad endpoint, header, ...).
+    #[error("{0}")]
+    InvalidRequest(String),
+}
+
+impl HttpError {
+    /// A stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            HttpError::Denied(_) => "denied",
+            HttpError::Timeout(_) => "timeout",
+            HttpError::Transport(_) => "transport",
+            HttpError::TooLarge(_) => "too_large",
+            HttpError::InvalidRequest(_) => "invalid_request",
+        }
+    }
+}
+
+impl From<HttpError> for wit::Error {
+    fn from(error: HttpError) -> Self {
+        match error {
+            HttpError::Denied(message) => wit::Error::Denied(message),
+            HttpError::Timeout(message) => wit::Error::Timeout(message),
+            HttpError::Transport(message) => wit::Error::Transport(message),
+            HttpError::TooLarge(limit) => wit::Error::TooLarge(limit),
+            HttpError::InvalidRequest(message) => wit::Error::InvalidRequest(message),
+        }
+    }
+}
+
+/// A request to send through [`HttpPolicy::send`], its URL already resolved by
+/// [`HttpPolicy::resolve`].
+#[derive(Debug, Clone)]
+pub struct OutboundRequest {
+    /// The method.
+    pub method: reqwest::Method,
+    /// Where to (allowed by the policy).
+    pub url: Url,
+    /// Headers as the caller sets them; `Authorization` is added by the host only when
+    /// absent and only for the provider's own origin.
+    pub headers: HeaderMap,
+    /// The body, if any.
+    pub body: Option<Bytes>,
+    /// Further attempts after the first on 429, 5xx, network errors and `retry_on`.
+    pub retries: u32,
+    /// Further statuses to retry on (with exponential backoff).
+    pub retry_on: Vec<u16>,
+}
+
+impl OutboundRequest {
+    /// A request without headers, body or retries.
+    pub fn new(method: reqwest::Method, url: Url) -> Self {
+        OutboundRequest {
+            method,
+            url,
+            headers: HeaderMap::new(),
+            body: None,
+            retries: 0,
+            retry_on: Vec::new(),
+        }
+    }
+}
+
+/// What came back: the final attempt's status, headers and (capped) body.
+#[derive(Debug, Clone)]
+pub struct OutboundResponse {
+    /// The status.
+    pub status: reqwest::StatusCode,
+    /// The headers.
+    pub headers: HeaderMap,
+    /// The body, at most the policy's limit.
+    pub body: Bytes,
+}
 
 /// Where an integration's actions may send requests, and how.
 #[derive(Debug)]
@@ -123,16 +216,16 @@ impl HttpPolicy {
         endpoint: &str,
         base_url_override: Option<&str>,
         params: &[(String, String)],
-    ) -> Result<Url, Error> {
+    ) -> Result<Url, HttpError> {
         let absolute = endpoint.starts_with("http://") || endpoint.starts_with("https://");
         let mut url = if absolute {
             Url::parse(endpoint).map_err(|error| {
-                Error::InvalidRequest(format!("endpoint `{endpoint}` is not a URL: {error}"))
+                HttpError::InvalidRequest(format!("endpoint `{endpoint}` is not a URL: {error}"))
             })?
         } else {
             let base = match base_url_override {
                 Some(base) => Url::parse(base).map_err(|error| {
-                    Error::InvalidRequest(format!(
+                    HttpError::InvalidRequest(format!(
                         "base-url-override `{base}` is not a URL: {error}"
                     ))
                 })?,
@@ -141,7 +234,7 @@ impl HttpPolicy {
             join(&base, endpoint)?
         };
         if !self.is_allowed(&url) {
-            return Err(Error::Denied(format!(
+            return Err(HttpError::Denied(format!(
                 "{} is not on this integration's allow-list (allowed: {}{})",
                 origin(&url),
                 origin(&self.base_url),
@@ -155,6 +248,18 @@ impl HttpPolicy {
             url.query_pairs_mut().extend_pairs(params);
         }
         Ok(url)
+    }
+
+    /// [`HttpPolicy::authorization`] as a header value marked sensitive (never logged).
+    pub fn authorization_header(&self, credentials: &Credentials) -> Option<HeaderValue> {
+        let mut value = HeaderValue::try_from(self.authorization(credentials)?).ok()?;
+        value.set_sensitive(true);
+        Some(value)
+    }
+
+    /// Whether `url` is on the provider's own origin (where credentials may be sent).
+    pub fn is_provider_url(&self, url: &Url) -> bool {
+        self.is_provider_origin(url)
     }
 
     /// The `Authorization` value the host adds for these credentials, if any.
@@ -183,14 +288,14 @@ fn origin(url: &Url) -> String {
 
 /// Appends `endpoint` to `base`, keeping the base's path (`https://h/api` + `/v1/x` →
 /// `https://h/api/v1/x`).
-fn join(base: &Url, endpoint: &str) -> Result<Url, Error> {
+fn join(base: &Url, endpoint: &str) -> Result<Url, HttpError> {
     let text = format!(
         "{}/{}",
         base.as_str().trim_end_matches('/'),
         endpoint.trim_start_matches('/')
     );
     Url::parse(&text)
-        .map_err(|error| Error::InvalidRequest(format!("endpoint `{endpoint}`: {error}")))
+        .map_err(|error| HttpError::InvalidRequest(format!("endpoint `{endpoint}`: {error}")))
 }
 
 /// What one invocation's HTTP calls share.
@@ -203,13 +308,13 @@ pub(crate) struct HttpContext {
 }
 
 impl wit::Host for Sandbox {
-    async fn send(&mut self, request: Request) -> Result<Response, Error> {
-        self.http.send(request).await
+    async fn send(&mut self, request: Request) -> Result<Response, wit::Error> {
+        self.http.send(request).await.map_err(wit::Error::from)
     }
 }
 
 impl HttpContext {
-    pub(crate) async fn send(&self, request: Request) -> Result<Response, Error> {
+    pub(crate) async fn send(&self, request: Request) -> Result<Response, HttpError> {
         let url = self.policy.resolve(
             &request.endpoint,
             request.base_url_override.as_deref(),
@@ -218,17 +323,11 @@ impl HttpContext {
         let mut headers = HeaderMap::new();
         for (name, value) in &request.headers {
             let name = HeaderName::try_from(name.as_str())
-                .map_err(|_| Error::InvalidRequest(format!("`{name}` is not a header name")))?;
+                .map_err(|_| HttpError::InvalidRequest(format!("`{name}` is not a header name")))?;
             let value = HeaderValue::try_from(value.as_str()).map_err(|_| {
-                Error::InvalidRequest(format!("the value of header `{name}` is not valid"))
+                HttpError::InvalidRequest(format!("the value of header `{name}` is not valid"))
             })?;
             headers.append(name, value);
-        }
-        if let Some(authorization) = &self.authorization
-            && !headers.contains_key(AUTHORIZATION)
-            && self.policy.is_provider_origin(&url)
-        {
-            headers.insert(AUTHORIZATION, authorization.clone());
         }
         let method = match request.method {
             Method::Get => reqwest::Method::GET,
@@ -237,36 +336,109 @@ impl HttpContext {
             Method::Patch => reqwest::Method::PATCH,
             Method::Delete => reqwest::Method::DELETE,
         };
-        let body = request.body.map(bytes::Bytes::from);
+        let outbound = OutboundRequest {
+            method,
+            url,
+            headers,
+            body: request.body.map(Bytes::from),
+            retries: request.retries,
+            retry_on: Vec::new(),
+        };
+        let response = self
+            .policy
+            .send(
+                &self.client,
+                outbound,
+                self.authorization.as_ref(),
+                Some(self.deadline),
+            )
+            .await?;
+        Ok(Response {
+            status: response.status.as_u16(),
+            headers: response
+                .headers
+                .iter()
+                .map(|(name, value)| {
+                    (
+                        name.as_str().to_string(),
+                        String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: response.body.to_vec(),
+        })
+    }
+}
+
+impl HttpPolicy {
+    /// Sends a request under this policy: injects `authorization` (when the request has
+    /// no `Authorization` header and goes to the provider's origin), applies the
+    /// per-attempt timeout, retries, and caps the response body. With a `deadline`, no
+    /// attempt or wait extends past it.
+    ///
+    /// Any HTTP status is a response; the last attempt's is returned when retries run
+    /// out.
+    pub async fn send(
+        &self,
+        client: &reqwest::Client,
+        request: OutboundRequest,
+        authorization: Option<&HeaderValue>,
+        deadline: Option<Instant>,
+    ) -> Result<OutboundResponse, HttpError> {
+        let OutboundRequest {
+            method,
+            url,
+            mut headers,
+            body,
+            retries,
+            retry_on,
+        } = request;
+        if !self.is_allowed(&url) {
+            return Err(HttpError::Denied(format!(
+                "{} is not on this integration's allow-list",
+                origin(&url)
+            )));
+        }
+        if let Some(authorization) = authorization
+            && !headers.contains_key(AUTHORIZATION)
+            && self.is_provider_origin(&url)
+        {
+            headers.insert(AUTHORIZATION, authorization.clone());
+        }
+        let fits = |wait: Duration| deadline.is_none_or(|deadline| Instant::now() + wait < deadline);
         let mut attempt = 0;
         loop {
-            let remaining = self.deadline.saturating_duration_since(Instant::now());
-            if remaining.is_zero() {
-                return Err(Error::Timeout(format!(
-                    "the invocation's deadline passed before {method} {url} could be sent"
-                )));
+            let mut timeout = self.attempt_timeout;
+            if let Some(deadline) = deadline {
+                let remaining = deadline.saturating_duration_since(Instant::now());
+                if remaining.is_zero() {
+                    return Err(HttpError::Timeout(format!(
+                        "the deadline passed before {method} {url} could be sent"
+                    )));
+                }
+                timeout = timeout.min(remaining);
             }
-            let mut builder = self
-                .client
+            let mut builder = client
                 .request(method.clone(), url.clone())
                 .headers(headers.clone())
-                .timeout(self.policy.attempt_timeout.min(remaining));
+                .timeout(timeout);
             if let Some(body) = &body {
                 builder = builder.body(body.clone());
             }
-            let retries_left = attempt < request.retries;
+            let retries_left = attempt < retries;
             match builder.send().await {
                 Ok(response) => {
                     let status = response.status();
-                    if retries_left && (status.as_u16() == 429 || status.is_server_error()) {
+                    let retryable = status.as_u16() == 429
+                        || status.is_server_error()
+                        || retry_on.contains(&status.as_u16());
+                    if retries_left && retryable {
                         let wait = if status.as_u16() == 429 {
                             self.rate_limit_wait(response.headers(), attempt)
                         } else {
                             Some(self.backoff(attempt))
                         };
-                        if let Some(wait) =
-                            wait.filter(|wait| Instant::now() + *wait < self.deadline)
-                        {
+                        if let Some(wait) = wait.filter(|wait| fits(*wait)) {
                             tracing::debug!(%url, %status, ?wait, attempt, "retrying");
                             tokio::time::sleep(wait).await;
                             attempt += 1;
@@ -279,7 +451,7 @@ impl HttpContext {
                     let error = describe(&error, &method, &url);
                     if retries_left {
                         let wait = self.backoff(attempt);
-                        if Instant::now() + wait < self.deadline {
+                        if fits(wait) {
                             tracing::debug!(%url, ?wait, attempt, "retrying after a network error");
                             tokio::time::sleep(wait).await;
                             attempt += 1;
@@ -293,8 +465,7 @@ impl HttpContext {
     }
 
     fn backoff(&self, attempt: u32) -> Duration {
-        self.policy
-            .retry_base_delay
+        self.retry_base_delay
             .saturating_mul(1u32 << attempt.min(16))
             .min(MAX_BACKOFF)
     }
@@ -303,7 +474,6 @@ impl HttpContext {
     /// header, else the usual backoff. `None` if the reset is further away than we accept.
     fn rate_limit_wait(&self, headers: &HeaderMap, attempt: u32) -> Option<Duration> {
         let reset = self
-            .policy
             .rate_limit_reset_header
             .as_ref()
             .and_then(|name| headers.get(name))
@@ -319,57 +489,50 @@ impl HttpContext {
             }
             None => self.backoff(attempt),
         };
-        (wait <= self.policy.max_rate_limit_wait).then_some(wait)
+        (wait <= self.max_rate_limit_wait).then_some(wait)
     }
 
-    async fn read(&self, mut response: reqwest::Response) -> Result<Response, Error> {
-        let limit = self.policy.max_response_bytes;
+    async fn read(&self, mut response: reqwest::Response) -> Result<OutboundResponse, HttpError> {
+        let limit = self.max_response_bytes;
         if response
             .content_length()
             .is_some_and(|length| length > limit)
         {
-            return Err(Error::TooLarge(limit));
+            return Err(HttpError::TooLarge(limit));
         }
-        let status = response.status().as_u16();
-        let headers = response
-            .headers()
-            .iter()
-            .map(|(name, value)| {
-                (
-                    name.as_str().to_string(),
-                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
-                )
-            })
-            .collect();
+        let status = response.status();
+        let headers = response.headers().clone();
         let mut body = Vec::new();
         loop {
             match response.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() as u64 + chunk.len() as u64 > limit {
-                        return Err(Error::TooLarge(limit));
+                        return Err(HttpError::TooLarge(limit));
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
                 Err(error) if error.is_timeout() => {
-                    return Err(Error::Timeout("reading the response body timed out".into()));
+                    return Err(HttpError::Timeout(
+                        "reading the response body timed out".into(),
+                    ));
                 }
                 Err(error) => {
-                    return Err(Error::Transport(format!(
+                    return Err(HttpError::Transport(format!(
                         "reading the response body failed: {error}"
                     )));
                 }
             }
         }
-        Ok(Response {
+        Ok(OutboundResponse {
             status,
             headers,
-            body,
+            body: Bytes::from(body),
         })
     }
 }
 
-fn describe(error: &reqwest::Error, method: &reqwest::Method, url: &Url) -> Error {
+fn describe(error: &reqwest::Error, method: &reqwest::Method, url: &Url) -> HttpError {
     // reqwest's Display repeats the URL; say it once, with the root cause.
     let mut cause = String::new();
     let mut source: Option<&dyn std::error::Error> = std::error::Error::source(error);
@@ -379,11 +542,11 @@ fn describe(error: &reqwest::Error, method: &reqwest::Method, url: &Url) -> Erro
     }
     let what = format!("{method} {url}");
     if error.is_timeout() {
-        Error::Timeout(format!("{what} timed out"))
+        HttpError::Timeout(format!("{what} timed out"))
     } else if error.is_connect() {
-        Error::Transport(format!("{what}: cannot connect: {cause}"))
+        HttpError::Transport(format!("{what}: cannot connect: {cause}"))
     } else {
-        Error::Transport(format!("{what}: {cause}"))
+        HttpError::Transport(format!("{what}: {cause}"))
     }
 }
 
@@ -450,11 +613,11 @@ mod tests {
         let error = policy(&[])
             .resolve("https://evil.example/steal", None, &[])
             .expect_err("denied");
-        assert!(matches!(error, Error::Denied(ref why) if why.contains("evil.example")));
+        assert!(matches!(error, HttpError::Denied(ref why) if why.contains("evil.example")));
         let error = policy(&[])
             .resolve("/v1/account", Some("https://evil.example"), &[])
             .expect_err("override denied");
-        assert!(matches!(error, Error::Denied(_)));
+        assert!(matches!(error, HttpError::Denied(_)));
         assert!(
             policy(&["evil.example"])
                 .resolve("https://evil.example/x", None, &[])
