@@ -1,6 +1,11 @@
-//! Runtime configuration: where data lives, resource limits, and the integrations the
-//! host serves. Read from TOML (`terapi.toml`); unknown keys are rejected so a typo never
-//! silently falls back to a default.
+//! Runtime configuration: where data lives, resource limits, the integrations the host
+//! serves (with their OAuth apps), and the HTTP server. Read from TOML (`terapi.toml`,
+//! see `terapi.example.toml` at the repository root); unknown keys are rejected so a typo
+//! never silently falls back to a default.
+//!
+//! Secrets (the API secret key, the encryption key, OAuth client secrets) are best given
+//! through the environment; when they are in the file they are held in [`Secret`],
+//! whose `Debug` never prints them.
 //!
 //! ```
 //! let config = terapi_host::RuntimeConfig::from_toml_str(r#"
@@ -17,8 +22,143 @@
 
 use serde::Deserialize;
 use std::collections::BTreeMap;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
+use url::{Host, Url};
+
+/// A secret read from the configuration. `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(secret: impl Into<String>) -> Self {
+        Secret(secret.into())
+    }
+
+    /// The secret itself; keep it out of logs and messages.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+/// Where connections are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Database {
+    /// A SQLite database file (`sqlite://PATH` or `sqlite:PATH`; relative paths resolve
+    /// against the configuration file's directory).
+    Sqlite(PathBuf),
+}
+
+impl Database {
+    /// Parses a database URL. Only SQLite is built in; other schemes are refused with a
+    /// message saying so.
+    pub fn parse(url: &str) -> Result<Self, String> {
+        if let Some(path) = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+        {
+            if path.is_empty() {
+                return Err("`database` must name a file: sqlite://PATH".into());
+            }
+            return Ok(Database::Sqlite(PathBuf::from(path)));
+        }
+        let scheme = url.split_once(':').map_or(url, |(scheme, _)| scheme);
+        Err(format!(
+            "`database` must be a sqlite://PATH URL; `{scheme}` databases are not built in \
+             (implement the ConnectionStore trait for them)"
+        ))
+    }
+}
+
+impl<'de> Deserialize<'de> for Database {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(deserializer)?;
+        Database::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// `terapi serve`: where it listens and how it protects what it stores.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// The URL at which browsers and clients reach the server (no trailing path), used
+    /// for the default OAuth redirect URI `<public_url>/oauth/callback` and the URLs
+    /// `terapi connect` prints. Default: `http://<listen>`.
+    pub public_url: Option<String>,
+    /// The API secret key clients send as `Authorization: Bearer <key>`.
+    /// `TERAPI_SECRET_KEY` takes precedence.
+    pub secret_key: Option<Secret>,
+    /// Base64 of the 32-byte key credentials are encrypted with.
+    /// `TERAPI_ENCRYPTION_KEY` takes precedence.
+    pub encryption_key: Option<Secret>,
+    /// How many results of asynchronous action runs (`X-Async: true`) are kept; the
+    /// oldest finished ones are dropped first.
+    pub async_results_max: usize,
+    /// How long a finished asynchronous run's result is kept, in seconds.
+    pub async_results_ttl_secs: u64,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 3003)),
+            public_url: None,
+            secret_key: None,
+            encryption_key: None,
+            async_results_max: 1_000,
+            async_results_ttl_secs: 600,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// `public_url`, or `http://<listen>`, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.listen),
+        }
+    }
+}
+
+/// Whether a URL's host is loopback (`localhost`, 127.0.0.0/8, `::1`).
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
+}
+
+/// Checks an OAuth redirect URI: https, or http on a loopback host (local development).
+pub fn check_redirect_uri(uri: &str) -> Result<Url, String> {
+    let url = Url::parse(uri).map_err(|error| format!("`{uri}` is not a URL: {error}"))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        _ => {
+            return Err(format!(
+                "`{uri}` must use https (http is accepted only for localhost, 127.0.0.1 or [::1])"
+            ));
+        }
+    }
+    if url.fragment().is_some() {
+        return Err(format!("`{uri}` must not have a #fragment"));
+    }
+    Ok(url)
+}
 
 /// Everything a [`Runtime`](crate::Runtime) needs to start.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -31,9 +171,15 @@ pub struct RuntimeConfig {
     /// Resource limits for each invocation.
     #[serde(default)]
     pub limits: Limits,
+    /// Where connections are stored. Default: `sqlite://<data_dir>/terapi.db`.
+    #[serde(default)]
+    pub database: Option<Database>,
     /// Integrations by provider-config-key, e.g. `checkr-partner`.
     #[serde(default)]
     pub integrations: BTreeMap<String, IntegrationConfig>,
+    /// The HTTP server (`terapi serve`).
+    #[serde(default)]
+    pub server: ServerConfig,
 }
 
 fn default_data_dir() -> PathBuf {
@@ -45,7 +191,9 @@ impl Default for RuntimeConfig {
         RuntimeConfig {
             data_dir: default_data_dir(),
             limits: Limits::default(),
+            database: None,
             integrations: BTreeMap::new(),
+            server: ServerConfig::default(),
         }
     }
 }
@@ -99,12 +247,66 @@ impl RuntimeConfig {
             })?;
         config.resolve_paths(base);
         config.limits.validate()?;
+        config.validate()?;
         Ok(config)
+    }
+
+    /// The SQLite database file connections are stored in.
+    pub fn database_path(&self) -> PathBuf {
+        match &self.database {
+            Some(Database::Sqlite(path)) => path.clone(),
+            None => self.data_dir.join("terapi.db"),
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| ConfigError::Invalid {
+            path: None,
+            message,
+        };
+        if let Some(url) = &self.server.public_url {
+            let parsed = Url::parse(url).map_err(|error| {
+                invalid(format!("`server.public_url` `{url}` is not a URL: {error}"))
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") {
+                return Err(invalid(format!(
+                    "`server.public_url` must be an http(s) URL, not `{url}`"
+                )));
+            }
+        }
+        if self.server.async_results_max == 0 {
+            return Err(invalid("`server.async_results_max` must be at least 1".into()));
+        }
+        for (key, integration) in &self.integrations {
+            if let Some(uri) = &integration.redirect_uri {
+                check_redirect_uri(uri).map_err(|message| {
+                    invalid(format!("`integrations.{key}.redirect_uri`: {message}"))
+                })?;
+            }
+            if integration.client_secret.is_some() && integration.client_secret_env.is_some() {
+                return Err(invalid(format!(
+                    "`integrations.{key}`: set `client_secret` or `client_secret_env`, not both"
+                )));
+            }
+            if let Some(name) = &integration.client_secret_env
+                && (name.is_empty() || name.contains('='))
+            {
+                return Err(invalid(format!(
+                    "`integrations.{key}.client_secret_env` must be an environment variable name"
+                )));
+            }
+        }
+        Ok(())
     }
 
     fn resolve_paths(&mut self, base: &Path) {
         if self.data_dir.is_relative() {
             self.data_dir = base.join(&self.data_dir);
+        }
+        if let Some(Database::Sqlite(path)) = &mut self.database
+            && path.is_relative()
+        {
+            *path = base.join(&*path);
         }
         self.fill_integration_keys();
         for integration in self.integrations.values_mut() {
@@ -138,6 +340,21 @@ pub struct IntegrationConfig {
     /// URL's. Everything else is refused with `denied`.
     #[serde(default)]
     pub allowed_hosts: Vec<String>,
+    /// The OAuth app's client id. Default: `$TERAPI_CLIENT_ID_<KEY>` (the key upper-cased,
+    /// `-` as `_`, e.g. `TERAPI_CLIENT_ID_CHECKR_PARTNER`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The OAuth app's client secret. Prefer `client_secret_env` or the default
+    /// `$TERAPI_CLIENT_SECRET_<KEY>`, which keep it out of the file.
+    #[serde(default)]
+    pub client_secret: Option<Secret>,
+    /// The environment variable holding the client secret.
+    #[serde(default)]
+    pub client_secret_env: Option<String>,
+    /// Where the provider sends the browser back after authorization; must be https, or
+    /// http on loopback. Default: `<server.public_url>/oauth/callback`.
+    #[serde(default)]
+    pub redirect_uri: Option<String>,
     #[serde(skip)]
     key: String,
 }
@@ -152,6 +369,10 @@ impl IntegrationConfig {
             authorization_url: None,
             token_url: None,
             allowed_hosts: Vec::new(),
+            client_id: None,
+            client_secret: None,
+            client_secret_env: None,
+            redirect_uri: None,
             key: String::new(),
         }
     }
@@ -309,5 +530,76 @@ mod tests {
             error.to_string().contains("limits.invocation_timeout_ms"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn server_and_oauth_settings_parse_and_secrets_stay_hidden() {
+        let config = RuntimeConfig::from_toml_str(
+            r#"
+            database = "sqlite://db/terapi.db"
+            [server]
+            listen = "127.0.0.1:8080"
+            secret_key = "sk-very-secret"
+            [integrations.checkr-partner]
+            component = "c.wasm"
+            client_id = "cid"
+            client_secret = "cs-very-secret"
+            redirect_uri = "https://app.example.com/oauth/callback"
+            "#,
+            Path::new("/etc/terapi"),
+        )
+        .expect("valid");
+        assert_eq!(config.database_path(), Path::new("/etc/terapi/db/terapi.db"));
+        assert_eq!(config.server.public_url(), "http://127.0.0.1:8080");
+        let debug = format!("{config:?}");
+        assert!(!debug.contains("very-secret"), "{debug}");
+        let integration = &config.integrations["checkr-partner"];
+        assert_eq!(
+            integration.client_secret.as_ref().map(Secret::expose),
+            Some("cs-very-secret")
+        );
+    }
+
+    #[test]
+    fn redirect_uri_must_be_https_or_loopback_http() {
+        let parse = |uri: &str| {
+            RuntimeConfig::from_toml_str(
+                &format!(
+                    "[integrations.checkr-partner]\ncomponent = 'c.wasm'\nredirect_uri = '{uri}'\n"
+                ),
+                Path::new("."),
+            )
+        };
+        let error = parse("http://app.example.com/cb").expect_err("plain http");
+        let text = error.to_string();
+        assert!(
+            text.contains("integrations.checkr-partner.redirect_uri") && text.contains("https"),
+            "{text}"
+        );
+        assert!(parse("https://app.example.com/cb").is_ok());
+        assert!(parse("http://127.0.0.1:3003/oauth/callback").is_ok());
+        assert!(parse("http://localhost/cb").is_ok());
+        assert!(parse("http://[::1]:9/cb").is_ok());
+        assert!(parse("not a url").is_err());
+    }
+
+    #[test]
+    fn unsupported_database_and_bad_server_keys_are_named() {
+        let error = RuntimeConfig::from_toml_str("database = 'postgres://db/terapi'\n", Path::new("."))
+            .expect_err("postgres");
+        assert!(error.to_string().contains("database"), "{error}");
+        assert!(error.to_string().contains("postgres"), "{error}");
+        let error = RuntimeConfig::from_toml_str("[server]\nlisten = 'nowhere'\n", Path::new("."))
+            .expect_err("bad listen");
+        assert!(error.to_string().contains("listen"), "{error}");
+        let error = RuntimeConfig::from_toml_str("[server]\nport = 1\n", Path::new("."))
+            .expect_err("unknown");
+        assert!(error.to_string().contains("port"), "{error}");
+        let error = RuntimeConfig::from_toml_str(
+            "[integrations.x]\ncomponent='c'\nclient_secret='a'\nclient_secret_env='B'\n",
+            Path::new("."),
+        )
+        .expect_err("both");
+        assert!(error.to_string().contains("client_secret_env"), "{error}");
     }
 }

@@ -42,6 +42,9 @@ pub enum Credentials {
         /// When the access token expires (RFC 3339), if it does.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         expires_at: Option<String>,
+        /// The scopes granted, as the provider reported them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
         /// The token response, verbatim.
         #[serde(default)]
         raw: Value,
@@ -72,6 +75,7 @@ impl Credentials {
             access_token,
             refresh_token: None,
             expires_at: None,
+            scope: None,
         }
     }
 

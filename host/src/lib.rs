@@ -34,13 +34,16 @@ pub mod capabilities;
 pub mod config;
 pub mod connections;
 pub mod engine;
+pub mod oauth;
 pub mod providers;
 mod runtime;
 mod sandbox;
 
 pub use capabilities::http::HttpPolicy;
 pub use capabilities::log::{LogLevel, LogLine, LogSource};
-pub use config::{ConfigError, IntegrationConfig, Limits, RuntimeConfig};
+pub use config::{
+    ConfigError, Database, IntegrationConfig, Limits, RuntimeConfig, Secret, ServerConfig,
+};
 pub use connections::{
     AesGcmCipher, Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
     IntegrationCredentials, MetadataUpdate, NewConnection, OAuthSession, PlaintextCipher,

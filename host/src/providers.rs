@@ -54,6 +54,30 @@ pub struct Provider {
     pub refresh_tokens: bool,
     /// Header carrying the time at which the rate limit resets (ISO-8601 or epoch seconds).
     pub rate_limit_reset_header: Option<String>,
+    /// Fields of the token response copied into the connection's configuration (Checkr:
+    /// `checkr_account_id`).
+    #[serde(default)]
+    pub token_response_metadata: Vec<String>,
+    /// A request made right after a connection is created, whose outcome is recorded in
+    /// the connection's configuration.
+    #[serde(default)]
+    pub post_connection_check: Option<PostConnectionCheck>,
+    /// Endpoint (relative to the API base URL) that revokes a token when its connection
+    /// is deleted; called with `POST` and the connection's authentication.
+    #[serde(default)]
+    pub deauthorize_endpoint: Option<String>,
+}
+
+/// A `GET` made with a new connection's credentials right after it is created: the
+/// connection configuration's `config_key` becomes `true` if it answers 2xx, `false`
+/// otherwise (including network errors).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PostConnectionCheck {
+    /// Endpoint relative to the API base URL, query included.
+    pub endpoint: String,
+    /// The connection-configuration key that records the outcome.
+    pub config_key: String,
 }
 
 /// Error loading provider definitions.
@@ -121,6 +145,16 @@ mod tests {
             staging.rate_limit_reset_header.as_deref(),
             Some("X-Ratelimit-Reset")
         );
+        for provider in [production, staging] {
+            assert_eq!(provider.token_response_metadata, ["checkr_account_id"]);
+            assert_eq!(
+                provider.deauthorize_endpoint.as_deref(),
+                Some("/oauth/deauthorize")
+            );
+            let check = provider.post_connection_check.as_ref().expect("check");
+            assert_eq!(check.endpoint, "/v1/nodes?page=1&per_page=1");
+            assert_eq!(check.config_key, "accountHierarchyEnabled");
+        }
     }
 
     #[test]

@@ -241,9 +241,12 @@ pub enum StartError {
 }
 
 impl Runtime {
-    /// Starts a runtime with the SQLite connection store in `config.data_dir`.
+    /// Starts a runtime with the SQLite connection store at `config.database_path()`
+    /// (`<data_dir>/terapi.db` by default), credentials unencrypted; use
+    /// [`Runtime::with_connection_store`] with an [`AesGcmCipher`](crate::AesGcmCipher)
+    /// store to encrypt them.
     pub async fn new(config: RuntimeConfig) -> Result<Self, StartError> {
-        let store = SqliteConnectionStore::open(&config.data_dir.join("terapi.db"))?;
+        let store = SqliteConnectionStore::open(&config.database_path())?;
         Self::with_connection_store(config, Arc::new(store)).await
     }
 

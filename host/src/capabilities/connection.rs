@@ -26,6 +26,7 @@ pub(crate) fn to_guest(connection: &Connection) -> wit::Connection {
             refresh_token,
             expires_at,
             raw,
+            scope: _,
         } => wit::Credentials::Oauth2(Oauth2Credentials {
             access_token: access_token.clone(),
             refresh_token: refresh_token.clone(),
