@@ -38,6 +38,7 @@ pub mod oauth;
 pub mod providers;
 mod runtime;
 mod sandbox;
+mod schema;
 
 pub use capabilities::http::HttpPolicy;
 pub use capabilities::log::{LogLevel, LogLine, LogSource};
@@ -52,3 +53,4 @@ pub use connections::{
 pub use engine::CacheStats;
 pub use providers::{Provider, Providers, RequestAuth};
 pub use runtime::{ActionInfo, ActionOutput, Invocation, Runtime, StartError, TriggerError};
+pub use schema::FieldError;

@@ -11,6 +11,7 @@ use crate::connections::{ConnectionStore, Credentials, SqliteConnectionStore};
 use crate::engine::{CacheStats, ComponentCache, EpochTicker, build_engine, ticks_for};
 use crate::providers::{Provider, Providers};
 use crate::sandbox::Sandbox;
+use crate::schema::{FieldError, InputSchema};
 use reqwest::header::HeaderValue;
 use serde::Serialize;
 use serde_json::Value;
@@ -39,6 +40,8 @@ struct LoadedComponent {
     path: PathBuf,
     pre: ActionPre<Sandbox>,
     actions: Vec<ActionInfo>,
+    /// Each action's input schema, compiled, by action name.
+    input_schemas: HashMap<String, InputSchema>,
 }
 
 /// One configured integration.
@@ -78,11 +81,15 @@ pub enum TriggerError {
         /// The connection asked for.
         connection_id: String,
     },
-    /// The input is not acceptable (malformed JSON, ...).
+    /// The input is not acceptable: malformed JSON, or JSON that does not match the
+    /// action's input schema. Nothing ran and nothing was sent upstream.
     #[error("invalid input: {message}")]
     InvalidInput {
-        /// What is wrong with it.
+        /// What is wrong with it, every problem in one sentence naming its field.
         message: String,
+        /// The problems one by one, for callers that show them per field (empty when
+        /// the input is not JSON at all).
+        errors: Vec<FieldError>,
     },
     /// The action failed on purpose with an `ActionError`.
     #[error("{message}")]
@@ -374,19 +381,36 @@ impl Runtime {
             .call_describe(&mut store)
             .await
             .map_err(|error| anyhow::anyhow!("describe failed: {error:#}"))?;
-        let actions = described
-            .into_iter()
-            .map(|info| ActionInfo {
-                input_schema: serde_json::from_str(&info.input_schema).unwrap_or(Value::Null),
-                output_schema: serde_json::from_str(&info.output_schema).unwrap_or(Value::Null),
+        let mut actions = Vec::with_capacity(described.len());
+        let mut input_schemas = HashMap::with_capacity(described.len());
+        for info in described {
+            let schema = |which: &str, text: &str| {
+                serde_json::from_str::<Value>(text).map_err(|error| {
+                    anyhow::anyhow!(
+                        "action `{}` declares an {which} schema that is not JSON: {error}",
+                        info.name
+                    )
+                })
+            };
+            let input_schema = schema("input", &info.input_schema)?;
+            let output_schema = schema("output", &info.output_schema)?;
+            let compiled = InputSchema::compile(input_schema.clone())
+                .map_err(|error| anyhow::anyhow!("action `{}`: {error}", info.name))?;
+            if input_schemas.insert(info.name.clone(), compiled).is_some() {
+                anyhow::bail!("the component declares action `{}` twice", info.name);
+            }
+            actions.push(ActionInfo {
                 name: info.name,
                 description: info.description,
-            })
-            .collect();
+                input_schema,
+                output_schema,
+            });
+        }
         Ok(LoadedComponent {
             path: path.to_path_buf(),
             pre,
             actions,
+            input_schemas,
         })
     }
 
@@ -457,6 +481,20 @@ impl Runtime {
         &self.limits
     }
 
+    /// An integration's outbound HTTP policy (allow-list, authentication, retries, body
+    /// cap): what its actions' requests go through, and what the HTTP server's proxy and
+    /// OAuth calls reuse.
+    pub fn http_policy(&self, integration: &str) -> Option<&Arc<HttpPolicy>> {
+        self.integrations
+            .get(integration)
+            .map(|found| &found.policy)
+    }
+
+    /// The HTTP client actions' requests are sent with (redirects are not followed).
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
     /// Runs an action and returns its output. The run log goes to `tracing` (target
     /// `terapi::guest`); use [`Runtime::run_action`] to get it back instead.
     pub async fn trigger_action(
@@ -481,20 +519,6 @@ impl Runtime {
         provider_config_key: &str,
         connection_id: &str,
         action: &str,
-    /// An integration's outbound HTTP policy (allow-list, authentication, retries, body
-    /// cap): what its actions' requests go through, and what the HTTP server's proxy and
-    /// OAuth calls reuse.
-    pub fn http_policy(&self, integration: &str) -> Option<&Arc<HttpPolicy>> {
-        self.integrations
-            .get(integration)
-            .map(|found| &found.policy)
-    }
-
-    /// The HTTP client actions' requests are sent with (redirects are not followed).
-    pub fn http_client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
         input_json: &str,
     ) -> Invocation {
         let prepared = self.prepare(provider_config_key, connection_id, action, input_json);
@@ -531,13 +555,7 @@ impl Runtime {
                 available: actions.iter().map(|info| info.name.clone()).collect(),
             });
         }
-        if !input_json.trim().is_empty() {
-            serde_json::from_str::<serde::de::IgnoredAny>(input_json).map_err(|error| {
-                TriggerError::InvalidInput {
-                    message: format!("the input is not valid JSON: {error}"),
-                }
-            })?;
-        }
+        check_input(&integration.component, action, input_json)?;
         let connection = self
             .connections
             .get(provider_config_key, connection_id)
@@ -622,6 +640,32 @@ impl Runtime {
         };
         Invocation { result, logs }
     }
+}
+
+/// Rejects input that is not JSON or does not match the action's input schema. An empty
+/// input stands for JSON `null`, as the guest SDK reads it.
+fn check_input(
+    component: &LoadedComponent,
+    action: &str,
+    input_json: &str,
+) -> Result<(), TriggerError> {
+    let input: Value = if input_json.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(input_json).map_err(|error| TriggerError::InvalidInput {
+            message: format!("the input is not valid JSON: {error}"),
+            errors: Vec::new(),
+        })?
+    };
+    let Some(schema) = component.input_schemas.get(action) else {
+        return Ok(());
+    };
+    schema
+        .validate(&input)
+        .map_err(|errors| TriggerError::InvalidInput {
+            message: crate::schema::summarize(&errors),
+            errors,
+        })
 }
 
 /// A crash explained: the guest's panic message when it printed one, else the trap.

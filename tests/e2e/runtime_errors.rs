@@ -2,7 +2,7 @@
 //! component cache survives restarts.
 
 use crate::support::*;
-use terapi_host::{Runtime, TriggerError};
+use terapi_host::{FieldError, Runtime, TriggerError};
 
 #[tokio::test]
 async fn unknown_action_names_the_action_and_lists_the_available_ones() {
@@ -62,28 +62,36 @@ async fn malformed_input_json_is_rejected_before_the_sandbox_runs() {
         .trigger_action(CHECKR, CONNECTION, "get-account", "{\"oops\": ")
         .await
         .expect_err("malformed");
-    let TriggerError::InvalidInput { message } = &error else {
+    let TriggerError::InvalidInput { message, errors } = &error else {
         panic!("expected InvalidInput, got {error:?}");
     };
     assert!(message.contains("not valid JSON"), "{message}");
     assert!(message.contains("line 1"), "says where: {message}");
+    assert!(errors.is_empty(), "no field to blame: {errors:?}");
     assert!(harness.sim.requests().is_empty());
 }
 
 #[tokio::test]
-async fn input_of_the_wrong_shape_is_rejected_by_the_action_naming_the_field() {
+async fn input_of_the_wrong_shape_is_rejected_by_the_host_naming_the_field() {
     let harness = Harness::start().await;
     let error = harness
         .runtime
         .trigger_action(GUESTS, CONNECTION, "fetch", r#"{"endpoint": 42}"#)
         .await
         .expect_err("wrong type");
-    let TriggerError::Action { message, payload } = &error else {
-        panic!("expected an ActionError, got {error:?}");
+    assert_eq!(error.code(), "invalid_action_input");
+    let TriggerError::InvalidInput { message, errors } = &error else {
+        panic!("expected InvalidInput, got {error:?}");
     };
-    assert_eq!(message, "Invalid input provided");
-    let payload = payload.as_ref().expect("payload");
-    assert_eq!(payload["errors"][0]["field"], "endpoint", "{payload}");
+    assert_eq!(
+        errors,
+        &vec![FieldError {
+            field: "endpoint".into(),
+            message: "must be a string, got an integer".into()
+        }]
+    );
+    assert!(message.contains("`endpoint`"), "{message}");
+    assert!(harness.sim.requests().is_empty());
 }
 
 #[tokio::test]
