@@ -1,5 +1,7 @@
 //! The `terapi` command line.
 
+mod server;
+
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
 use std::io::Read;
@@ -36,6 +38,19 @@ enum Command {
     /// List the actions of configured integrations, or build the action components.
     #[command(subcommand)]
     Actions(ActionsCommand),
+    /// Serve the HTTP API (Nango-compatible) and the OAuth connect flow.
+    ///
+    /// Needs TERAPI_SECRET_KEY (clients send it as `Authorization: Bearer`) and
+    /// TERAPI_ENCRYPTION_KEY (base64 of 32 bytes) unless --insecure-dev. Prints one line,
+    /// `terapi listening on http://ADDR`, to stdout; logs go to stderr (RUST_LOG).
+    Serve(server::ServeArgs),
+    /// Print a link that starts an OAuth connect in a browser: open it, approve at the
+    /// provider, and the server stores the connection. Valid for 10 minutes by default.
+    Connect(server::ConnectArgs),
+    /// Drive the OAuth connect like a browser against a running server, then trigger an
+    /// action over the API (used by `cargo xtask demo`).
+    #[command(hide = true)]
+    DemoFlow(server::DemoFlowArgs),
 }
 
 #[derive(Debug, Args)]
@@ -129,12 +144,18 @@ impl Failure {
     }
 }
 
+/// The entry point.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    // A server reports what it does; one-shot commands only what went wrong.
+    let default_filter = match cli.command {
+        Command::Serve(_) => "info",
+        _ => "warn",
+    };
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
         )
         .with_writer(std::io::stderr)
         .init();
@@ -169,6 +190,9 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             list_actions(config, integration).await
         }
         Command::Actions(ActionsCommand::Build { repo }) => build_actions(repo),
+        Command::Serve(args) => server::serve(config, args).await,
+        Command::Connect(args) => server::connect(config, args),
+        Command::DemoFlow(args) => server::demo_flow(config, args).await,
     }
 }
 
@@ -201,7 +225,10 @@ fn read_input(input: &str) -> Result<String, Failure> {
 
 async fn run(config: RuntimeConfig, args: RunArgs) -> Result<(), Failure> {
     let input = read_input(&args.input)?;
-    let runtime = Runtime::new(config).await.map_err(Failure::message)?;
+    let store: Arc<dyn ConnectionStore> = Arc::new(open_store(&config)?);
+    let runtime = Runtime::with_connection_store(config, store)
+        .await
+        .map_err(Failure::message)?;
     let invocation = runtime
         .run_action(
             &args.provider_config_key,
@@ -240,8 +267,11 @@ fn error_json(error: &TriggerError) -> Value {
     json!({ "error": body })
 }
 
+/// The configured store, encrypting when an encryption key is set.
 fn open_store(config: &RuntimeConfig) -> Result<SqliteConnectionStore, Failure> {
-    SqliteConnectionStore::open(&config.data_dir.join("terapi.db")).map_err(Failure::message)
+    let (cipher, _) = server::cipher(config)?;
+    SqliteConnectionStore::open_with_cipher(&config.database_path(), cipher)
+        .map_err(Failure::message)
 }
 
 fn secret_argument(value: String, what: &str) -> Result<String, Failure> {
@@ -300,6 +330,12 @@ fn connection(config: RuntimeConfig, command: ConnectionCommand) -> Result<(), F
                 json_object(&args.connection_config, "--connection-config")?;
             connection.metadata = json_object(&args.metadata, "--metadata")?;
             let stored = store.upsert(&connection).map_err(Failure::message)?;
+            if !server::cipher(&config)?.1 && !matches!(stored.credentials, Credentials::None) {
+                eprintln!(
+                    "warning: the credentials are stored unencrypted; set TERAPI_ENCRYPTION_KEY \
+                     (base64 of 32 random bytes) to encrypt them"
+                );
+            }
             println!(
                 "stored connection {}/{} ({} credentials)",
                 stored.provider_config_key,

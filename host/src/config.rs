@@ -602,4 +602,18 @@ mod tests {
         .expect_err("both");
         assert!(error.to_string().contains("client_secret_env"), "{error}");
     }
+
+    #[test]
+    fn the_example_configuration_is_valid_and_documents_every_default() {
+        let text = include_str!("../../terapi.example.toml");
+        let config = RuntimeConfig::from_toml_str(text, Path::new("/repo")).expect("valid example");
+        let defaults = RuntimeConfig::default();
+        assert_eq!(config.limits, defaults.limits, "the example shows the defaults");
+        assert_eq!(config.server, defaults.server);
+        assert_eq!(config.database_path(), Path::new("/repo/.terapi/terapi.db"));
+        assert_eq!(
+            config.integrations.keys().collect::<Vec<_>>(),
+            ["checkr-partner", "checkr-partner-staging"]
+        );
+    }
 }

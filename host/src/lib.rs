@@ -39,6 +39,7 @@ pub mod providers;
 mod runtime;
 mod sandbox;
 mod schema;
+pub mod server;
 
 pub use capabilities::http::HttpPolicy;
 pub use capabilities::log::{LogLevel, LogLine, LogSource};

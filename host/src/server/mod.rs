@@ -1,0 +1,438 @@
+//! `terapi serve`: the HTTP API, wire-compatible with Nango's public REST API so clients
+//! written for Nango work unchanged.
+//!
+//! A layer on top of [`Runtime`]: the runtime stays embeddable without it. Every
+//! endpoint requires `Authorization: Bearer <secret key>` (compared in constant time)
+//! except the OAuth browser endpoints (`/oauth/connect/...`, which takes the secret key
+//! *or* a signed link, and `/oauth/callback`, which takes a single-use state).
+//!
+//! | Endpoint | Module |
+//! | --- | --- |
+//! | `POST /action/trigger`, `GET /action/{id}` | `actions.rs` |
+//! | `GET /connections`, `GET`/`DELETE /connections/{id}`, `POST`/`PATCH /connections/metadata` | `connections.rs` |
+//! | `GET /integrations`, `GET`/`PATCH /integrations/{key}` | `integrations.rs` |
+//! | any method on `/proxy/{endpoint...}` | `proxy.rs` |
+//! | `GET /oauth/connect/{key}`, `GET /oauth/callback` | `oauth.rs` |
+//! | `GET /scripts/config` | `scripts.rs` |
+//!
+//! Errors are always JSON: `{"error":{"code":"...","message":"..."}}` ([`errors`]).
+
+mod actions;
+mod auth;
+mod connections;
+pub mod errors;
+mod integrations;
+mod oauth;
+mod proxy;
+mod scripts;
+
+use crate::config::RuntimeConfig;
+use crate::connections::{AesGcmCipher, CredentialCipher, PlaintextCipher, SqliteConnectionStore};
+use crate::oauth::OAuthApp;
+use crate::runtime::Runtime;
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request};
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
+use errors::ApiError;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+use time::OffsetDateTime;
+use tower_http::catch_panic::CatchPanicLayer;
+
+/// Largest request body accepted (action input, proxied body).
+const MAX_REQUEST_BODY: usize = 10 << 20;
+
+/// Looks up an environment variable. The server reads secrets through this, so tests and
+/// embedders can supply them without touching the process environment.
+pub type EnvLookup = Arc<dyn Fn(&str) -> Option<String> + Send + Sync>;
+
+/// The process environment.
+pub fn process_env() -> EnvLookup {
+    Arc::new(|name| std::env::var(name).ok().filter(|value| !value.is_empty()))
+}
+
+/// How to start the server, beyond the configuration file.
+#[derive(Clone)]
+pub struct ServeOptions {
+    /// Store credentials unencrypted when no encryption key is configured (local
+    /// development only). Without it, a missing key stops the server from starting.
+    pub insecure_dev: bool,
+    /// Listen here instead of `server.listen`.
+    pub listen: Option<SocketAddr>,
+    /// Where `TERAPI_SECRET_KEY`, `TERAPI_ENCRYPTION_KEY` and client secrets come from.
+    pub env: EnvLookup,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        ServeOptions {
+            insecure_dev: false,
+            listen: None,
+            env: process_env(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServeOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServeOptions")
+            .field("insecure_dev", &self.insecure_dev)
+            .field("listen", &self.listen)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why the server did not start. Messages name the setting; they never contain secrets.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// A setting is missing or invalid.
+    #[error("{0}")]
+    Config(String),
+    /// The runtime did not start.
+    #[error(transparent)]
+    Runtime(#[from] crate::runtime::StartError),
+    /// The connection store did not open.
+    #[error(transparent)]
+    Store(#[from] crate::connections::StoreError),
+    /// The listening socket could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// Shared by every request.
+#[derive(Clone)]
+pub(crate) struct AppState(Arc<Inner>);
+
+struct Inner {
+    runtime: Arc<Runtime>,
+    config: RuntimeConfig,
+    secret_key: auth::SecretKey,
+    env: EnvLookup,
+    apps: RwLock<BTreeMap<String, OAuthApp>>,
+    runs: actions::AsyncRuns,
+    /// For the proxy without `Decompress: true`: passes compressed bodies through.
+    raw_client: reqwest::Client,
+    started_at: OffsetDateTime,
+}
+
+impl AppState {
+    pub(crate) fn runtime(&self) -> &Arc<Runtime> {
+        &self.0.runtime
+    }
+
+    pub(crate) fn secret_key(&self) -> &auth::SecretKey {
+        &self.0.secret_key
+    }
+
+    pub(crate) fn runs(&self) -> &actions::AsyncRuns {
+        &self.0.runs
+    }
+
+    pub(crate) fn raw_client(&self) -> &reqwest::Client {
+        &self.0.raw_client
+    }
+
+    pub(crate) fn started_at(&self) -> OffsetDateTime {
+        self.0.started_at
+    }
+
+    /// The OAuth app of an integration, if it has one.
+    pub(crate) fn app(&self, provider_config_key: &str) -> Option<OAuthApp> {
+        self.0
+            .apps
+            .read()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(provider_config_key)
+            .cloned()
+    }
+
+    /// Re-resolves an integration's OAuth app (after its credentials changed).
+    pub(crate) fn refresh_app(&self, provider_config_key: &str) -> Result<(), ApiError> {
+        let app = resolve_app(
+            &self.0.runtime,
+            &self.0.config,
+            &self.0.env,
+            provider_config_key,
+        )
+        .map_err(|message| {
+            ApiError::new(StatusCode::BAD_REQUEST, "invalid_integration", message)
+        })?;
+        let mut apps = self
+            .0
+            .apps
+            .write()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        match app {
+            Some(app) => apps.insert(provider_config_key.to_string(), app),
+            None => apps.remove(provider_config_key),
+        };
+        Ok(())
+    }
+}
+
+fn resolve_app(
+    runtime: &Runtime,
+    config: &RuntimeConfig,
+    env: &EnvLookup,
+    key: &str,
+) -> Result<Option<OAuthApp>, String> {
+    let (Some(integration), Some((_, provider))) =
+        (config.integrations.get(key), runtime.provider(key))
+    else {
+        return Ok(None);
+    };
+    let stored = runtime
+        .connections()
+        .integration_credentials(key)
+        .map_err(|error| error.to_string())?;
+    OAuthApp::resolve(
+        key,
+        integration,
+        provider,
+        &config.server,
+        &|name| env(name),
+        stored.as_ref(),
+    )
+    .map_err(|error| error.to_string())
+}
+
+/// A bound, ready server.
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    router: Router,
+    addr: SocketAddr,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Server {
+    /// Opens the (encrypted) connection store, starts the runtime, resolves the OAuth
+    /// apps and binds the listening socket.
+    ///
+    /// Refuses to start without a secret key (`TERAPI_SECRET_KEY` or
+    /// `server.secret_key`), and without an encryption key (`TERAPI_ENCRYPTION_KEY` or
+    /// `server.encryption_key`) unless `options.insecure_dev`.
+    pub async fn bind(config: RuntimeConfig, options: ServeOptions) -> Result<Server, ServeError> {
+        let env = options.env.clone();
+        let secret = env("TERAPI_SECRET_KEY")
+            .or_else(|| {
+                config
+                    .server
+                    .secret_key
+                    .as_ref()
+                    .map(|secret| secret.expose().to_string())
+            })
+            .filter(|secret| !secret.trim().is_empty())
+            .ok_or_else(|| {
+                ServeError::Config(
+                    "no secret key: set TERAPI_SECRET_KEY (or `server.secret_key`); clients \
+                     send it as `Authorization: Bearer <key>`"
+                        .into(),
+                )
+            })?;
+        let cipher: Arc<dyn CredentialCipher> = match env("TERAPI_ENCRYPTION_KEY") {
+            Some(key) => {
+                Arc::new(AesGcmCipher::from_base64(&key).map_err(|error| {
+                    ServeError::Config(format!("TERAPI_ENCRYPTION_KEY: {error}"))
+                })?)
+            }
+            None => match &config.server.encryption_key {
+                Some(key) => {
+                    Arc::new(AesGcmCipher::from_base64(key.expose()).map_err(|error| {
+                        ServeError::Config(format!("`server.encryption_key`: {error}"))
+                    })?)
+                }
+                None if options.insecure_dev => {
+                    tracing::warn!(
+                        "--insecure-dev: credentials are stored UNENCRYPTED; never use this in production"
+                    );
+                    Arc::new(PlaintextCipher)
+                }
+                None => {
+                    return Err(ServeError::Config(
+                        "refusing to store credentials unencrypted: set TERAPI_ENCRYPTION_KEY to \
+                         the base64 of 32 random bytes (e.g. `openssl rand -base64 32`), or \
+                         pass --insecure-dev for local development"
+                            .into(),
+                    ));
+                }
+            },
+        };
+        let store = SqliteConnectionStore::open_with_cipher(&config.database_path(), cipher)?;
+        let runtime = Runtime::with_connection_store(config.clone(), Arc::new(store)).await?;
+        let mut apps = BTreeMap::new();
+        for key in runtime.integration_keys() {
+            if let Some(app) = resolve_app(&runtime, &config, &env, key)
+                .map_err(|message| ServeError::Config(format!("integration `{key}`: {message}")))?
+            {
+                apps.insert(key.to_string(), app);
+            }
+        }
+        let raw_client = reqwest::Client::builder()
+            .user_agent(concat!("terapi/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none())
+            .no_gzip()
+            .build()
+            .map_err(|error| ServeError::Config(format!("cannot build an HTTP client: {error}")))?;
+        let runs = actions::AsyncRuns::new(
+            config.server.async_results_max,
+            Duration::from_secs(config.server.async_results_ttl_secs),
+        );
+        let addr = options.listen.unwrap_or(config.server.listen);
+        let state = AppState(Arc::new(Inner {
+            runtime: Arc::new(runtime),
+            secret_key: auth::SecretKey::new(&secret),
+            env,
+            apps: RwLock::new(apps),
+            runs,
+            raw_client,
+            started_at: OffsetDateTime::now_utc(),
+            config,
+        }));
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        Ok(Server {
+            listener,
+            router: router(state),
+            addr,
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}
+
+/// The application: routes, authentication, JSON errors, panic safety.
+fn router(state: AppState) -> Router {
+    let authenticated = Router::new()
+        .route("/action/trigger", post(actions::trigger))
+        .route("/action/{id}", get(actions::status))
+        .route("/connections", get(connections::list))
+        .route(
+            "/connections/metadata",
+            post(connections::set_metadata).patch(connections::update_metadata),
+        )
+        .route(
+            "/connections/{connection_id}",
+            get(connections::get).delete(connections::delete),
+        )
+        .route("/integrations", get(integrations::list))
+        .route(
+            "/integrations/{key}",
+            get(integrations::get).patch(integrations::update),
+        )
+        .route("/proxy/{*endpoint}", any(proxy::proxy))
+        .route("/scripts/config", get(scripts::config))
+        .route_layer(from_fn_with_state(state.clone(), auth::require_secret_key));
+    let browser = Router::new()
+        .route("/oauth/connect/{key}", get(oauth::connect))
+        .route("/oauth/callback", get(oauth::callback));
+    Router::new()
+        .merge(authenticated)
+        .merge(browser)
+        .fallback(errors::not_found)
+        .method_not_allowed_fallback(errors::method_not_allowed)
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(from_fn(json_errors))
+        .layer(CatchPanicLayer::custom(errors::panic_response))
+        .with_state(state)
+}
+
+/// Rewrites error responses that are not JSON (axum's own rejections: body too large,
+/// bad path encoding, ...) into the API's error shape. HTML pages meant for a browser
+/// (the OAuth endpoints) and proxied upstream responses are left alone.
+async fn json_errors(request: Request, next: Next) -> Response {
+    let response = next.run(request).await;
+    let status = response.status();
+    if !(status.is_client_error() || status.is_server_error())
+        || response.extensions().get::<proxy::Proxied>().is_some()
+    {
+        return response;
+    }
+    let content_type = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .unwrap_or_default();
+    if content_type.starts_with("application/json") || content_type.starts_with("text/html") {
+        return response;
+    }
+    let (code, message) = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => (
+            "payload_too_large",
+            format!("the request body exceeds {MAX_REQUEST_BODY} bytes"),
+        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+            ("invalid_body", "unsupported content type".to_string())
+        }
+        status if status.is_client_error() => (
+            "invalid_request",
+            status
+                .canonical_reason()
+                .unwrap_or("invalid request")
+                .to_string(),
+        ),
+        _ => (
+            "internal_error",
+            "the server failed to handle the request".to_string(),
+        ),
+    };
+    ApiError::new(status, code, message).into_response()
+}
+
+/// A link that lets a browser start an OAuth connect for one connection without the
+/// secret key: `<public_url>/oauth/connect/<key>?connection_id=...&expires=...&signature=...`,
+/// valid for `valid_for`. What `terapi connect` prints.
+pub fn connect_link(
+    config: &RuntimeConfig,
+    secret_key: &str,
+    provider_config_key: &str,
+    connection_id: &str,
+    valid_for: Duration,
+) -> String {
+    let expires = OffsetDateTime::now_utc().unix_timestamp()
+        + i64::try_from(valid_for.as_secs()).unwrap_or(i64::MAX / 2);
+    let signature =
+        auth::SecretKey::new(secret_key).sign_link(provider_config_key, connection_id, expires);
+    let encode =
+        |text: &str| url::form_urlencoded::byte_serialize(text.as_bytes()).collect::<String>();
+    format!(
+        "{}/oauth/connect/{}?connection_id={}&expires={expires}&signature={signature}",
+        config.server.public_url(),
+        encode(provider_config_key).replace('+', "%20"),
+        encode(connection_id),
+    )
+}
