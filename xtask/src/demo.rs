@@ -1,0 +1,356 @@
+//! `cargo xtask demo`: the whole product in one command, against a local Checkr simulator.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::Child;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use crate::cmd::Cmd;
+use crate::{Error, Result, json};
+
+/// The integration (and provider) the demo runs.
+const INTEGRATION: &str = "checkr-partner";
+/// The connection the demo creates.
+const CONNECTION: &str = "demo-connection";
+/// The access token the simulator accepts and the connection stores.
+const TOKEN: &str = "demo-token";
+/// How long the simulator may take to print its address.
+const SIM_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The terapi configuration the demo writes to `target/demo/terapi.toml`.
+///
+/// This is the one place that knows the host's config format: adjust it here when the host's
+/// field names change.
+pub fn demo_config_toml(data_dir: &Path, component: &Path, api_base_url: &str) -> String {
+    format!(
+        "# Written by `cargo xtask demo`; regenerated on every run.\n\
+         data_dir = {data_dir}\n\
+         \n\
+         [integrations.{INTEGRATION}]\n\
+         provider = \"{INTEGRATION}\"\n\
+         component = {component}\n\
+         api_base_url = {api_base_url}\n",
+        data_dir = toml_string(&data_dir.to_string_lossy()),
+        component = toml_string(&component.to_string_lossy()),
+        api_base_url = toml_string(api_base_url),
+    )
+}
+
+/// Runs the demo: `component` is the built `checkr_partner.wasm`.
+pub fn run(repo: &Path, component: &Path) -> Result<()> {
+    let messages = Cmd::cargo()
+        .current_dir(repo)
+        .args([
+            "build",
+            "--bin",
+            "terapi",
+            "--bin",
+            "checkr-sim",
+            "--message-format=json-render-diagnostics",
+        ])
+        .stdout()?;
+    let executables = json::cargo_artifacts(&messages).executables;
+    let terapi = executable(&executables, "terapi")?;
+    let checkr_sim = executable(&executables, "checkr-sim")?;
+    let demo_dir = repo.join("target").join("demo");
+    run_with(&terapi, &checkr_sim, &demo_dir, component)
+}
+
+/// The demo proper, with already built binaries; writes into `demo_dir`.
+fn run_with(terapi: &Path, checkr_sim: &Path, demo_dir: &Path, component: &Path) -> Result<()> {
+    let data_dir = demo_dir.join("data");
+    // A fresh store each run, so `connection add` never collides with a previous demo.
+    if data_dir.exists() {
+        std::fs::remove_dir_all(&data_dir)
+            .map_err(|e| Error::new(format!("cannot clear {}: {e}", data_dir.display())))?;
+    }
+    std::fs::create_dir_all(&data_dir)
+        .map_err(|e| Error::new(format!("cannot create {}: {e}", data_dir.display())))?;
+
+    let sim = Simulator::start(checkr_sim)?;
+    eprintln!("demo: Checkr simulator listening on {}", sim.url);
+
+    let config = demo_dir.join("terapi.toml");
+    std::fs::write(&config, demo_config_toml(&data_dir, component, &sim.url))
+        .map_err(|e| Error::new(format!("cannot write {}: {e}", config.display())))?;
+    eprintln!("demo: wrote {}", config.display());
+
+    let terapi = |args: &[&str]| Cmd::new(terapi).arg("--config").arg(&config).args(args);
+    terapi(&[
+        "connection",
+        "add",
+        INTEGRATION,
+        CONNECTION,
+        "--access-token",
+        TOKEN,
+    ])
+    .run()?;
+    let result = terapi(&[
+        "run",
+        INTEGRATION,
+        "get-account",
+        "--connection",
+        CONNECTION,
+    ])
+    .stdout()?;
+
+    println!();
+    println!("The demo:");
+    println!("  1. started the Checkr simulator at {}", sim.url);
+    println!(
+        "  2. configured integration `{INTEGRATION}` ({}) against it in {}",
+        component.display(),
+        config.display()
+    );
+    println!("  3. stored connection `{CONNECTION}` with access token `{TOKEN}`");
+    println!("  4. ran action `get-account` in the sandbox; it returned:");
+    println!();
+    println!("{}", result.trim_end());
+    drop(sim);
+    Ok(())
+}
+
+/// The executable named `name` among cargo's reported executables.
+fn executable(executables: &[String], name: &str) -> Result<PathBuf> {
+    executables
+        .iter()
+        .map(PathBuf::from)
+        .find(|path| path.file_stem().is_some_and(|stem| stem == name))
+        .ok_or_else(|| Error::new(format!("cargo did not report building the `{name}` binary")))
+}
+
+/// A running `checkr-sim`, killed when dropped (also on errors and panics).
+struct Simulator {
+    child: Child,
+    url: String,
+}
+
+impl Simulator {
+    /// Starts the simulator on a free port and waits for its `listening on URL` line.
+    fn start(binary: &Path) -> Result<Self> {
+        let mut child = Cmd::new(binary)
+            .args(["--port", "0", "--token", TOKEN])
+            .spawn_piped_stdout()?;
+        let Some(stdout) = child.stdout.take() else {
+            return Err(Error::new("checkr-sim's stdout was not captured"));
+        };
+        // The simulator is owned by a guard from here on, so every early return kills it.
+        let mut sim = Self {
+            child,
+            url: String::new(),
+        };
+        let (first_line, lines) = mpsc::channel();
+        // Reads the first line for us, then keeps draining (and relaying) stdout so the
+        // simulator never blocks on a full pipe. Ends when the simulator exits.
+        std::thread::spawn(move || {
+            let mut lines_in = BufReader::new(stdout).lines();
+            let first = lines_in.next().and_then(|line| line.ok());
+            let _ = first_line.send(first);
+            for line in lines_in.map_while(|line| line.ok()) {
+                eprintln!("[checkr-sim] {line}");
+            }
+        });
+        let line = match lines.recv_timeout(SIM_STARTUP_TIMEOUT) {
+            Ok(Some(line)) => line,
+            Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let status = sim
+                    .child
+                    .wait()
+                    .map_or_else(|e| e.to_string(), |s| s.to_string());
+                return Err(Error::new(format!(
+                    "checkr-sim exited before printing its address ({status})"
+                )));
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                return Err(Error::new(format!(
+                    "checkr-sim did not print `checkr-sim listening on <url>` within {}s",
+                    SIM_STARTUP_TIMEOUT.as_secs()
+                )));
+            }
+        };
+        sim.url = parse_listening_line(&line).ok_or_else(|| {
+            Error::new(format!(
+                "unexpected first line from checkr-sim: {line:?} (expected `checkr-sim listening on <url>`)"
+            ))
+        })?;
+        Ok(sim)
+    }
+}
+
+impl Drop for Simulator {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            eprintln!("demo: stopping checkr-sim (pid {})", self.child.id());
+            let _ = self.child.kill();
+        }
+        let _ = self.child.wait();
+    }
+}
+
+/// `checkr-sim listening on http://127.0.0.1:PORT` -> `http://127.0.0.1:PORT`.
+fn parse_listening_line(line: &str) -> Option<String> {
+    let url = line.trim().strip_prefix("checkr-sim listening on")?.trim();
+    (url.starts_with("http://") || url.starts_with("https://")).then(|| url.to_owned())
+}
+
+/// A TOML basic string for `s`.
+fn toml_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A scratch directory with fake `checkr-sim` and `terapi` shell scripts.
+    #[cfg(unix)]
+    struct Fakes {
+        dir: PathBuf,
+    }
+
+    #[cfg(unix)]
+    impl Fakes {
+        fn new(name: &str, sim_script: &str, terapi_script: &str) -> Self {
+            use std::os::unix::fs::PermissionsExt;
+            let dir =
+                std::env::temp_dir().join(format!("xtask-demo-{name}-{}", std::process::id()));
+            let _ = std::fs::remove_dir_all(&dir);
+            std::fs::create_dir_all(&dir).expect("create scratch dir");
+            for (file, script) in [("checkr-sim", sim_script), ("terapi", terapi_script)] {
+                let path = dir.join(file);
+                std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).expect("write script");
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))
+                    .expect("chmod script");
+            }
+            Self { dir }
+        }
+
+        fn run(&self) -> Result<()> {
+            run_with(
+                &self.dir.join("terapi"),
+                &self.dir.join("checkr-sim"),
+                &self.dir.join("demo"),
+                Path::new("/c/checkr_partner.wasm"),
+            )
+        }
+
+        fn read(&self, file: &str) -> String {
+            std::fs::read_to_string(self.dir.join(file)).unwrap_or_default()
+        }
+
+        /// Whether the fake simulator (which wrote its pid to `sim.pid`) is still running.
+        fn sim_alive(&self) -> bool {
+            let pid = self.read("sim.pid");
+            !pid.trim().is_empty() && Path::new("/proc").join(pid.trim()).exists()
+        }
+    }
+
+    #[cfg(unix)]
+    impl Drop for Fakes {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.dir);
+        }
+    }
+
+    #[cfg(unix)]
+    const SIM: &str = r#"echo $$ > "$(dirname "$0")/sim.pid"
+echo "checkr-sim listening on http://127.0.0.1:4567"
+exec sleep 60"#;
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn demo_runs_terapi_against_the_simulator_then_stops_it() {
+        let fakes = Fakes::new(
+            "ok",
+            SIM,
+            r#"echo "$@" >> "$(dirname "$0")/terapi.args"
+case "$*" in *" run "*) echo '{"id":"demo-account"}' ;; esac"#,
+        );
+        fakes.run().expect("demo succeeds");
+        let config = fakes.dir.join("demo/terapi.toml");
+        let config_arg = config.display();
+        assert_eq!(
+            fakes.read("terapi.args"),
+            format!(
+                "--config {config_arg} connection add checkr-partner demo-connection --access-token demo-token\n\
+                 --config {config_arg} run checkr-partner get-account --connection demo-connection\n"
+            )
+        );
+        assert!(
+            fakes
+                .read("demo/terapi.toml")
+                .contains("api_base_url = \"http://127.0.0.1:4567\"")
+        );
+        assert!(!fakes.sim_alive(), "the simulator must be stopped");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn simulator_is_stopped_when_terapi_fails() {
+        let fakes = Fakes::new("fail", SIM, "exit 3");
+        let error = fakes.run().expect_err("terapi fails");
+        assert!(error.message().contains("failed"), "{}", error.message());
+        assert!(fakes.read("sim.pid").trim().parse::<u32>().is_ok());
+        assert!(!fakes.sim_alive(), "the simulator must be stopped");
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn simulator_exiting_early_is_an_error() {
+        let fakes = Fakes::new("early", "echo oops >&2; exit 2", "exit 0");
+        let error = fakes.run().expect_err("no address");
+        assert!(
+            error.message().contains("exited before printing"),
+            "{}",
+            error.message()
+        );
+    }
+
+    #[test]
+    fn parses_listening_line() {
+        assert_eq!(
+            parse_listening_line("checkr-sim listening on http://127.0.0.1:4567\n").as_deref(),
+            Some("http://127.0.0.1:4567")
+        );
+        assert_eq!(parse_listening_line("starting up"), None);
+        assert_eq!(
+            parse_listening_line("checkr-sim listening on 127.0.0.1:1"),
+            None
+        );
+    }
+
+    #[test]
+    fn config_text() {
+        let text = demo_config_toml(
+            Path::new("/repo/target/demo/data"),
+            Path::new("/repo/actions/target/wasm32-wasip2/release/checkr_partner.wasm"),
+            "http://127.0.0.1:4567",
+        );
+        assert!(text.contains("data_dir = \"/repo/target/demo/data\"\n"));
+        assert!(text.contains("[integrations.checkr-partner]\nprovider = \"checkr-partner\"\n"));
+        assert!(text.contains(
+            "component = \"/repo/actions/target/wasm32-wasip2/release/checkr_partner.wasm\"\n"
+        ));
+        assert!(text.contains("api_base_url = \"http://127.0.0.1:4567\"\n"));
+    }
+
+    #[test]
+    fn toml_escaping() {
+        assert_eq!(toml_string(r#"C:\a "b""#), r#""C:\\a \"b\"""#);
+    }
+}
