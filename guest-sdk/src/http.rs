@@ -150,6 +150,32 @@ impl Request {
         &self.endpoint
     }
 
+    /// The query parameters, in order.
+    pub fn params(&self) -> &[(String, String)] {
+        &self.params
+    }
+
+    /// Sets query parameter `name` to `value`, replacing every earlier value of it.
+    pub fn set_param(mut self, name: impl Into<String>, value: impl ToString) -> Self {
+        let name = name.into();
+        self.params.retain(|(existing, _)| *existing != name);
+        self.params.push((name, value.to_string()));
+        self
+    }
+
+    /// The same request (method, headers, body, retries) sent to `link` instead, without
+    /// the query parameters: a next-page link carries its own.
+    pub(crate) fn follow(mut self, link: String) -> Self {
+        self.endpoint = link;
+        self.params.clear();
+        self
+    }
+
+    /// `METHOD endpoint`, for error messages.
+    pub(crate) fn request_line(&self) -> String {
+        format!("{} {}", self.method.as_str(), self.endpoint)
+    }
+
     fn into_wit(self) -> wit::Request {
         wit::Request {
             method: self.method.into(),
@@ -177,6 +203,27 @@ pub struct Response {
 }
 
 impl Response {
+    /// A response to `request_line` (`METHOD endpoint`, used in error messages), for
+    /// code that produces responses itself: tests, caches.
+    pub fn new(
+        request_line: impl Into<String>,
+        status: u16,
+        headers: Vec<(String, String)>,
+        body: impl Into<Vec<u8>>,
+    ) -> Self {
+        Response {
+            status,
+            headers,
+            body: body.into(),
+            request_line: request_line.into(),
+        }
+    }
+
+    /// `METHOD endpoint` of the request this answers.
+    pub fn request_line(&self) -> &str {
+        &self.request_line
+    }
+
     /// True for 2xx statuses.
     pub fn is_success(&self) -> bool {
         (200..300).contains(&self.status)
@@ -312,7 +359,7 @@ impl From<HttpError> for ActionError {
 
 /// Sends `request` with the method it carries.
 pub fn send(request: Request) -> Result<Response, HttpError> {
-    let request_line = format!("{} {}", request.method.as_str(), request.endpoint);
+    let request_line = request.request_line();
     let response = wit::send(&request.into_wit())?;
     Ok(Response {
         status: response.status,

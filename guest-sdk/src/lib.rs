@@ -10,7 +10,9 @@
 //!   performs against the provider's API (with its base URL, allow-list, timeouts and
 //!   retries);
 //! * [`log`](mod@log): structured run logs;
-//! * [`ActionError`]: how an action fails on purpose, with a message and a JSON payload.
+//! * [`ActionError`]: how an action fails on purpose, with a message and a JSON payload
+//!   ([`InputErrors`] builds the one for invalid input);
+//! * [`Paginator`]: following a list endpoint's pages (link, cursor or offset style).
 //!
 //! Each action is a plain function from a typed input to a typed output. The
 //! [`actions!`] macro registers them under their names and exports the component's
@@ -55,13 +57,15 @@ mod connection;
 mod error;
 pub mod http;
 pub mod log;
+pub mod paginate;
 mod registry;
 
 pub use connection::{Connection, Credentials, get_connection};
-pub use error::ActionError;
+pub use error::{ActionError, INVALID_INPUT, InputErrors};
 pub use http::{
     HttpError, Method, Request, Response, basic_auth, delete, get, patch, post, put, send,
 };
+pub use paginate::{Collected, Page, Pages, Paginator, StopReason};
 pub use registry::NoInput;
 
 /// Re-exported so action crates depend on this crate alone.

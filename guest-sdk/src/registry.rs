@@ -1,7 +1,7 @@
 //! Registering actions and dispatching `run` calls to them.
 
-use crate::ActionError;
 use crate::bindings::terapi::runtime::types as wit;
+use crate::{ActionError, InputErrors};
 use schemars::JsonSchema;
 use serde::de::{DeserializeOwned, IgnoredAny};
 use serde::{Deserialize, Deserializer, Serialize};
@@ -99,12 +99,12 @@ where
     let deserializer = &mut serde_json::Deserializer::from_str(text);
     let parsed: In = serde_path_to_error::deserialize(deserializer).map_err(|error| {
         let path = error.path().to_string();
-        let field = if path == "." { None } else { Some(path) };
-        wit::ActionError::from(
-            ActionError::new("Invalid input provided").with_payload(json!({
-                "errors": [{ "field": field, "message": error.inner().to_string() }]
-            })),
-        )
+        let mut errors = InputErrors::new();
+        errors.add(
+            if path == "." { String::new() } else { path },
+            error.inner().to_string(),
+        );
+        wit::ActionError::from(ActionError::from(errors))
     })?;
     let output = function(parsed).map_err(wit::ActionError::from)?;
     serde_json::to_string(&output).map_err(|error| {
