@@ -125,7 +125,9 @@ impl InputSchema {
         let instance = error.instance();
         let message = match error.kind() {
             ValidationErrorKind::Required { property } => {
-                let name = property.as_str().map_or_else(|| property.to_string(), str::to_string);
+                let name = property
+                    .as_str()
+                    .map_or_else(|| property.to_string(), str::to_string);
                 return vec![FieldError::new(join(&at, &name), "is required")];
             }
             ValidationErrorKind::AdditionalProperties { unexpected }
@@ -371,7 +373,10 @@ mod tests {
 
     #[test]
     fn missing_required_field_is_named() {
-        assert_eq!(errors(json!({})), vec![FieldError::new("email", "is required")]);
+        assert_eq!(
+            errors(json!({})),
+            vec![FieldError::new("email", "is required")]
+        );
     }
 
     #[test]
@@ -391,7 +396,10 @@ mod tests {
         let found = errors(json!({ "emial": "a@b.co", "email": "a@b.co" }));
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].field, "emial");
-        assert!(found[0].message.contains("not an accepted field"), "{found:?}");
+        assert!(
+            found[0].message.contains("not an accepted field"),
+            "{found:?}"
+        );
         assert!(found[0].message.contains("email"), "{found:?}");
         let nested = errors(json!({
             "email": "a@b.co",
@@ -413,7 +421,10 @@ mod tests {
         );
         assert!(!summarize(&found).contains("123456789"));
         let found = errors(json!(null));
-        assert_eq!(found, vec![FieldError::new("", "must be an object, got null")]);
+        assert_eq!(
+            found,
+            vec![FieldError::new("", "must be an object, got null")]
+        );
         assert_eq!(summarize(&found), "the input must be an object, got null");
     }
 
@@ -425,7 +436,10 @@ mod tests {
             "{found:?}"
         );
         assert!(
-            found.contains(&FieldError::new("order", r#"must be one of: "asc", "desc""#)),
+            found.contains(&FieldError::new(
+                "order",
+                r#"must be one of: "asc", "desc""#
+            )),
             "{found:?}"
         );
     }
@@ -458,7 +472,10 @@ mod tests {
         }))
         .expect("compiles");
         assert_eq!(schema.validate(&json!(null)), Ok(()));
-        assert_eq!(schema.validate(&json!({ "include_packages": true })), Ok(()));
+        assert_eq!(
+            schema.validate(&json!({ "include_packages": true })),
+            Ok(())
+        );
         let found = schema
             .validate(&json!({ "include_package": true }))
             .expect_err("typo");
@@ -477,7 +494,10 @@ mod tests {
         );
         let found = schema.validate(&json!(7)).expect_err("neither");
         assert_eq!(found[0].field, "");
-        assert_eq!(found[0].message, "does not match any of the accepted shapes");
+        assert_eq!(
+            found[0].message,
+            "does not match any of the accepted shapes"
+        );
     }
 
     #[test]

@@ -1,6 +1,10 @@
 //! End-to-end tests: the real `terapi` host running the real action components (built by
 //! `cargo xtask build-actions`) against the loopback Checkr simulator.
 
+mod checkr_background_checks;
+mod checkr_candidates;
+mod checkr_services;
+mod checkr_support;
 mod cli;
 mod get_account;
 mod http_capability;

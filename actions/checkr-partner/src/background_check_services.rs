@@ -1,0 +1,103 @@
+//! `background-check-services`: the packages the account can order, every page of
+//! `GET /v1/packages`. When the connection's account has Account Hierarchy enabled, also
+//! every page of `GET /v1/nodes?include=packages`: each package is then listed once per node
+//! that may order it, with that node's `custom_id` (which `trigger-background-check` needs).
+//! If no node lists any package, the account's packages are returned without nodes.
+
+use crate::checkr;
+use crate::list_nodes;
+use crate::models::{Package, Screening};
+use serde::Serialize;
+use terapi_sdk::schemars::{self, JsonSchema};
+use terapi_sdk::{ActionError, NoInput};
+
+/// A service: a package, and the node that orders it when the account has a hierarchy.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Service {
+    /// The service key: the package's slug, `trigger-background-check`'s `package`.
+    pub slug: String,
+    /// Checkr's id for the package.
+    pub id: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Price in US cents.
+    pub price: Option<u64>,
+    /// The screenings the package runs.
+    pub screenings: Vec<Screening>,
+    /// The package's API path.
+    pub uri: Option<String>,
+    /// Checkr-hosted apply link for the package.
+    pub apply_url: Option<String>,
+    /// `custom_id` of the node this entry is for (hierarchy accounts only).
+    pub node: Option<String>,
+}
+
+impl Service {
+    fn new(package: Package, node: Option<String>) -> Self {
+        Service {
+            slug: package.slug,
+            id: package.id,
+            name: package.name,
+            price: package.price,
+            screenings: package.screenings,
+            uri: package.uri,
+            apply_url: package.apply_url,
+            node,
+        }
+    }
+}
+
+/// The services.
+#[derive(Debug, Serialize, JsonSchema)]
+pub struct Output {
+    /// Every package, or every (node, package) pair on hierarchy accounts.
+    pub services: Vec<Service>,
+}
+
+/// Lists the services the account can order.
+pub fn run(_input: NoInput) -> Result<Output, ActionError> {
+    let packages = checkr::paginator()
+        .pages::<Package>(checkr::read("/v1/packages")?)
+        .collect_up_to(None)?
+        .items;
+    if !checkr::hierarchy_enabled() {
+        return Ok(Output {
+            services: packages
+                .into_iter()
+                .map(|package| Service::new(package, None))
+                .collect(),
+        });
+    }
+    let nodes = list_nodes::all_nodes(true)?;
+    let mut services = Vec::new();
+    for node in nodes {
+        for slug in node.packages.as_deref().unwrap_or_default() {
+            let package = packages
+                .iter()
+                .find(|package| package.slug == *slug)
+                .cloned()
+                .unwrap_or_else(|| {
+                    // Listed on the node but not among the account's packages: keep what is
+                    // known rather than hide an orderable service.
+                    Package {
+                        id: None,
+                        slug: slug.clone(),
+                        name: None,
+                        price: None,
+                        screenings: Vec::new(),
+                        uri: None,
+                        apply_url: None,
+                        created_at: None,
+                    }
+                });
+            services.push(Service::new(package, Some(node.custom_id.clone())));
+        }
+    }
+    if services.is_empty() {
+        services = packages
+            .into_iter()
+            .map(|package| Service::new(package, None))
+            .collect();
+    }
+    Ok(Output { services })
+}

@@ -1,0 +1,202 @@
+//! Checkr's resources as the actions return them, and the input types several actions
+//! share. Outputs keep every field Checkr sends: the ones the actions know are typed, the
+//! rest land in `other`.
+
+use crate::validate;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use terapi_sdk::InputErrors;
+use terapi_sdk::schemars::{self, JsonSchema};
+
+/// Where the candidate will work.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WorkLocation {
+    /// Country, as an ISO 3166-1 alpha-2 code (`US`, `CA`, `GB`, ...).
+    pub country: String,
+    /// State or province. For the US a two-letter state code (`CA`), and required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<String>,
+    /// City.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub city: Option<String>,
+}
+
+impl WorkLocation {
+    /// Checks the location, recording problems under `field`; returns it normalized
+    /// (codes upper-cased, blanks trimmed).
+    pub fn check(&self, field: &str, errors: &mut InputErrors) -> WorkLocation {
+        let country = self.country.trim().to_ascii_uppercase();
+        if !validate::is_country_code(&country) {
+            errors.add(
+                format!("{field}.country"),
+                "must be an ISO 3166-1 alpha-2 country code such as US",
+            );
+        }
+        let state = self
+            .state
+            .as_deref()
+            .map(str::trim)
+            .filter(|state| !state.is_empty())
+            .map(str::to_ascii_uppercase);
+        if country == "US" {
+            match &state {
+                None => errors.add(format!("{field}.state"), "is required for US locations"),
+                Some(state) if !validate::is_us_state(state) => errors.add(
+                    format!("{field}.state"),
+                    "must be a two-letter US state code such as CA",
+                ),
+                Some(_) => {}
+            }
+        }
+        let city = self
+            .city
+            .as_deref()
+            .map(str::trim)
+            .filter(|city| !city.is_empty())
+            .map(str::to_string);
+        if city.as_ref().is_some_and(|city| city.chars().count() > 255) {
+            errors.add(format!("{field}.city"), "must be at most 255 characters");
+        }
+        WorkLocation {
+            country,
+            state,
+            city,
+        }
+    }
+}
+
+/// A Checkr candidate. The SSN comes back masked (`XXX-XX-4645`).
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Candidate {
+    /// Checkr's id for the candidate.
+    pub id: String,
+    /// Always `candidate`.
+    pub object: Option<String>,
+    /// The candidate's API path.
+    pub uri: Option<String>,
+    /// When the candidate was created (ISO 8601).
+    pub created_at: Option<String>,
+    /// First name.
+    pub first_name: Option<String>,
+    /// Middle name.
+    pub middle_name: Option<String>,
+    /// True when the candidate has no middle name.
+    pub no_middle_name: Option<bool>,
+    /// Last name.
+    pub last_name: Option<String>,
+    /// Email address.
+    pub email: Option<String>,
+    /// Phone number.
+    pub phone: Option<String>,
+    /// ZIP code.
+    pub zipcode: Option<String>,
+    /// Date of birth, YYYY-MM-DD.
+    pub dob: Option<String>,
+    /// Social security number, masked but for its last four digits.
+    pub ssn: Option<String>,
+    /// Driver license number.
+    pub driver_license_number: Option<String>,
+    /// Driver license state.
+    pub driver_license_state: Option<String>,
+    /// The caller's own id for the candidate.
+    pub custom_id: Option<String>,
+    /// The candidate's reports.
+    #[serde(default)]
+    pub report_ids: Vec<String>,
+    /// The candidate's geos.
+    #[serde(default)]
+    pub geo_ids: Vec<String>,
+    /// The adjudication of the candidate's latest report.
+    pub adjudication: Option<String>,
+    /// Where the candidate works.
+    pub work_locations: Option<Vec<Value>>,
+    /// Every other field Checkr returned.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// A Checkr invitation: the hosted flow in which a candidate completes a background check.
+#[derive(Debug, Serialize, Deserialize, JsonSchema)]
+pub struct Invitation {
+    /// Checkr's id for the invitation.
+    pub id: String,
+    /// Always `invitation`.
+    pub object: Option<String>,
+    /// The invitation's API path.
+    pub uri: Option<String>,
+    /// The link the candidate follows to complete the check.
+    pub invitation_url: Option<String>,
+    /// `pending`, `completed` or `expired` (canceled invitations are expired).
+    pub status: String,
+    /// The candidate invited.
+    pub candidate_id: Option<String>,
+    /// The package (service key) ordered.
+    pub package: Option<String>,
+    /// When the invitation was created (ISO 8601).
+    pub created_at: Option<String>,
+    /// When the invitation expires unless completed (ISO 8601).
+    pub expires_at: Option<String>,
+    /// When the candidate completed it.
+    pub completed_at: Option<String>,
+    /// When it was canceled.
+    pub deleted_at: Option<String>,
+    /// The report created once the candidate completed the invitation.
+    pub report_id: Option<String>,
+    /// Tags for the report.
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Every other field Checkr returned.
+    #[serde(flatten)]
+    pub other: Map<String, Value>,
+}
+
+/// A package: a set of screenings Checkr runs together, ordered by its slug (the service
+/// key).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Package {
+    /// Checkr's id for the package.
+    pub id: Option<String>,
+    /// The service key: what `trigger-background-check` takes as `package`.
+    pub slug: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// Price in US cents.
+    pub price: Option<u64>,
+    /// The screenings the package runs.
+    #[serde(default)]
+    pub screenings: Vec<Screening>,
+    /// The package's API path.
+    pub uri: Option<String>,
+    /// Checkr-hosted apply link for the package.
+    pub apply_url: Option<String>,
+    /// When the package was created (ISO 8601).
+    pub created_at: Option<String>,
+}
+
+/// One screening of a package.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Screening {
+    /// The screening type, e.g. `ssn_trace`, `motor_vehicle_report`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// A variant of the type, e.g. `7years`.
+    pub subtype: Option<String>,
+}
+
+/// A node of an account hierarchy.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+pub struct Node {
+    /// The account's own unique id for the node: what `trigger-background-check` takes as
+    /// `node`.
+    pub custom_id: String,
+    /// Display name.
+    pub name: Option<String>,
+    /// The level of the node, e.g. `region`.
+    pub tier: Option<String>,
+    /// `custom_id` of the parent node; none at the top.
+    pub parent_custom_id: Option<String>,
+    /// Slugs of the packages the node may order (present when asked for).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub packages: Option<Vec<String>>,
+}
