@@ -1,0 +1,69 @@
+//! Regression guard for the per-invocation cost (P1) and the HTTP action overhead (P2).
+//!
+//! `cargo bench -p terapi-host --bench invocation` times them; CI only compiles and
+//! smoke-runs them (`cargo test --benches`). The full comparative suite, with the Node and
+//! native baselines and the report, is `cargo xtask bench` (benches/suite.rs).
+
+#[path = "../../tests/e2e/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use support::{CHECKR, CONNECTION, GUESTS, Harness, TOKEN, basic};
+
+fn invocation(c: &mut Criterion) {
+    let tokio = tokio::runtime::Runtime::new().expect("tokio runtime");
+    let harness = tokio.block_on(Harness::start());
+    // Checkr allows 1,200 requests a minute; a benchmark makes that many in a second.
+    harness.sim.set_rate_limit(u32::MAX);
+    let account_url = format!("{}/v1/account", harness.sim.base_url());
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let authorization = basic(TOKEN);
+
+    c.bench_function("p1_noop_action", |b| {
+        b.to_async(&tokio).iter(|| async {
+            harness
+                .runtime
+                .trigger_action(GUESTS, CONNECTION, "echo", "{\"n\":1}")
+                .await
+                .expect("echo")
+        })
+    });
+    // The part of P1 spent outside the sandbox: finding the connection.
+    c.bench_function("p1_connection_lookup", |b| {
+        b.iter(|| {
+            harness
+                .runtime
+                .connections()
+                .get(GUESTS, CONNECTION)
+                .expect("lookup")
+        })
+    });
+    c.bench_function("p2_get_account_action", |b| {
+        b.to_async(&tokio).iter(|| async {
+            harness
+                .runtime
+                .trigger_action(CHECKR, CONNECTION, "get-account", "{}")
+                .await
+                .expect("get-account")
+        })
+    });
+    c.bench_function("p2_native_reqwest_get", |b| {
+        b.to_async(&tokio).iter(|| async {
+            let response = client
+                .get(&account_url)
+                .header("authorization", &authorization)
+                .send()
+                .await
+                .expect("send");
+            response.bytes().await.expect("body")
+        })
+    });
+    harness.sim.clear_requests();
+}
+
+criterion_group!(benches, invocation);
+criterion_main!(benches);
