@@ -51,15 +51,6 @@ pub fn build_engine(limits: &Limits) -> wasmtime::Result<Engine> {
         .decommit_batch_size(16);
     let mut config = Config::new();
     config
-        // No guard region: linear memories are bounds-checked explicitly. With guard pages
-        // wasmtime must `mprotect` a slot back to its initial size whenever the previous
-        // invocation grew its memory (nearly every Rust guest does, on its first large
-        // allocation): two system calls and TLB shootdowns per invocation, more than the
-        // rest of a no-op run. Explicit checks cost a few percent of guest compute, which
-        // integration actions spend waiting on HTTP anyway.
-        .memory_guard_size(0)
-        .memory_reservation(limits.memory_bytes as u64)
-        .memory_reservation_for_growth(0)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
         .memory_init_cow(true)
