@@ -10,4 +10,8 @@ mod get_account;
 mod http_capability;
 mod runtime_errors;
 mod sandbox_limits;
+mod server_api;
+mod server_oauth;
+mod server_proxy;
+mod server_support;
 mod support;

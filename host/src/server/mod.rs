@@ -223,8 +223,9 @@ impl std::fmt::Debug for Server {
 }
 
 impl Server {
-    /// Opens the (encrypted) connection store, starts the runtime, resolves the OAuth
-    /// apps and binds the listening socket.
+    /// Binds the listening socket, opens the (encrypted) connection store, starts the
+    /// runtime and resolves the OAuth apps. Without `server.public_url`, the public URL
+    /// is `http://<bound address>`.
     ///
     /// Refuses to start without a secret key (`TERAPI_SECRET_KEY` or
     /// `server.secret_key`), and without an encryption key (`TERAPI_ENCRYPTION_KEY` or
@@ -275,6 +276,18 @@ impl Server {
                 }
             },
         };
+        let addr = options.listen.unwrap_or(config.server.listen);
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| ServeError::Bind { addr, source })?;
+        let mut config = config;
+        if config.server.public_url.is_none() {
+            // The address actually bound (port 0 picks one), for redirect URIs and links.
+            config.server.public_url = Some(format!("http://{addr}"));
+        }
         let store = SqliteConnectionStore::open_with_cipher(&config.database_path(), cipher)?;
         let runtime = Runtime::with_connection_store(config.clone(), Arc::new(store)).await?;
         let mut apps = BTreeMap::new();
@@ -295,7 +308,6 @@ impl Server {
             config.server.async_results_max,
             Duration::from_secs(config.server.async_results_ttl_secs),
         );
-        let addr = options.listen.unwrap_or(config.server.listen);
         let state = AppState(Arc::new(Inner {
             runtime: Arc::new(runtime),
             secret_key: auth::SecretKey::new(&secret),
@@ -306,12 +318,6 @@ impl Server {
             started_at: OffsetDateTime::now_utc(),
             config,
         }));
-        let listener = tokio::net::TcpListener::bind(addr)
-            .await
-            .map_err(|source| ServeError::Bind { addr, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| ServeError::Bind { addr, source })?;
         Ok(Server {
             listener,
             router: router(state),
