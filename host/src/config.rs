@@ -275,7 +275,9 @@ impl RuntimeConfig {
             }
         }
         if self.server.async_results_max == 0 {
-            return Err(invalid("`server.async_results_max` must be at least 1".into()));
+            return Err(invalid(
+                "`server.async_results_max` must be at least 1".into(),
+            ));
         }
         for (key, integration) in &self.integrations {
             if let Some(uri) = &integration.redirect_uri {
@@ -549,7 +551,10 @@ mod tests {
             Path::new("/etc/terapi"),
         )
         .expect("valid");
-        assert_eq!(config.database_path(), Path::new("/etc/terapi/db/terapi.db"));
+        assert_eq!(
+            config.database_path(),
+            Path::new("/etc/terapi/db/terapi.db")
+        );
         assert_eq!(config.server.public_url(), "http://127.0.0.1:8080");
         let debug = format!("{config:?}");
         assert!(!debug.contains("very-secret"), "{debug}");
@@ -585,8 +590,9 @@ mod tests {
 
     #[test]
     fn unsupported_database_and_bad_server_keys_are_named() {
-        let error = RuntimeConfig::from_toml_str("database = 'postgres://db/terapi'\n", Path::new("."))
-            .expect_err("postgres");
+        let error =
+            RuntimeConfig::from_toml_str("database = 'postgres://db/terapi'\n", Path::new("."))
+                .expect_err("postgres");
         assert!(error.to_string().contains("database"), "{error}");
         assert!(error.to_string().contains("postgres"), "{error}");
         let error = RuntimeConfig::from_toml_str("[server]\nlisten = 'nowhere'\n", Path::new("."))
@@ -608,7 +614,10 @@ mod tests {
         let text = include_str!("../../terapi.example.toml");
         let config = RuntimeConfig::from_toml_str(text, Path::new("/repo")).expect("valid example");
         let defaults = RuntimeConfig::default();
-        assert_eq!(config.limits, defaults.limits, "the example shows the defaults");
+        assert_eq!(
+            config.limits, defaults.limits,
+            "the example shows the defaults"
+        );
         assert_eq!(config.server, defaults.server);
         assert_eq!(config.database_path(), Path::new("/repo/.terapi/terapi.db"));
         assert_eq!(

@@ -275,8 +275,11 @@ pub trait ConnectionStore: Send + Sync + 'static {
         how: MetadataUpdate,
     ) -> Result<Option<Connection>, StoreError>;
     /// Records that the connection's credentials were handed out now.
-    fn mark_fetched(&self, provider_config_key: &str, connection_id: &str)
-    -> Result<(), StoreError>;
+    fn mark_fetched(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError>;
     /// Saves a pending OAuth authorization, and forgets expired ones.
     fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError>;
     /// Removes and returns the pending authorization with this state digest, expired or

@@ -140,8 +140,7 @@ impl OAuthApp {
             ),
             None => {
                 let id_env = format!("TERAPI_CLIENT_ID_{suffix}");
-                let Some(client_id) = integration.client_id.clone().or_else(|| env(&id_env))
-                else {
+                let Some(client_id) = integration.client_id.clone().or_else(|| env(&id_env)) else {
                     return Ok(None);
                 };
                 let secret_env = integration
@@ -436,7 +435,11 @@ pub async fn deauthorize(
     }
     let detail = serde_json::from_slice::<Value>(&response.body)
         .ok()
-        .and_then(|json| json.get("error").and_then(Value::as_str).map(str::to_string))
+        .and_then(|json| {
+            json.get("error")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
         .map(|message| format!(": {}", message.chars().take(300).collect::<String>()))
         .unwrap_or_default();
     Err(OAuthError::Deauthorize(format!(
@@ -545,9 +548,11 @@ mod tests {
         named.client_secret_env = Some("MY_SECRET".into());
         let error = resolve(&named, &|_| None).expect_err("missing");
         assert!(error.to_string().contains("MY_SECRET"), "{error}");
-        let app = resolve(&named, &|name| (name == "MY_SECRET").then(|| "x".to_string()))
-            .expect("ok")
-            .expect("app");
+        let app = resolve(&named, &|name| {
+            (name == "MY_SECRET").then(|| "x".to_string())
+        })
+        .expect("ok")
+        .expect("app");
         assert_eq!(app.client_secret.expose(), "x");
     }
 
@@ -560,6 +565,9 @@ mod tests {
         let digest = state_digest(&first);
         assert_eq!(digest.len(), 64);
         assert!(!digest.contains(&first));
-        assert_eq!(env_suffix("checkr-partner-staging"), "CHECKR_PARTNER_STAGING");
+        assert_eq!(
+            env_suffix("checkr-partner-staging"),
+            "CHECKR_PARTNER_STAGING"
+        );
     }
 }

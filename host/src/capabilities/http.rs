@@ -405,7 +405,8 @@ impl HttpPolicy {
         {
             headers.insert(AUTHORIZATION, authorization.clone());
         }
-        let fits = |wait: Duration| deadline.is_none_or(|deadline| Instant::now() + wait < deadline);
+        let fits =
+            |wait: Duration| deadline.is_none_or(|deadline| Instant::now() + wait < deadline);
         let mut attempt = 0;
         loop {
             let mut timeout = self.attempt_timeout;

@@ -161,8 +161,12 @@ mod tests {
     #[test]
     fn round_trip_with_a_fresh_nonce_each_time() {
         let cipher = cipher();
-        let first = cipher.seal(b"{\"token\":\"secret\"}", b"k/c").expect("seal");
-        let second = cipher.seal(b"{\"token\":\"secret\"}", b"k/c").expect("seal");
+        let first = cipher
+            .seal(b"{\"token\":\"secret\"}", b"k/c")
+            .expect("seal");
+        let second = cipher
+            .seal(b"{\"token\":\"secret\"}", b"k/c")
+            .expect("seal");
         assert_eq!(first[0], FORMAT_AES_256_GCM_V1);
         assert_ne!(first, second, "nonces differ");
         assert!(!first.windows(6).any(|window| window == b"secret"));
@@ -177,7 +181,10 @@ mod tests {
         let sealed = cipher().seal(b"{\"t\":1}", b"k/c").expect("seal");
         let other = AesGcmCipher::new(&[8u8; 32]);
         assert!(other.open(&sealed, b"k/c").is_err());
-        assert!(cipher().open(&sealed, b"k/other").is_err(), "bound to the row");
+        assert!(
+            cipher().open(&sealed, b"k/other").is_err(),
+            "bound to the row"
+        );
         let mut tampered = sealed.clone();
         let last = tampered.len() - 1;
         tampered[last] ^= 1;

@@ -167,7 +167,10 @@ impl SqliteConnectionStore {
         let sealed: Vec<u8> = row.get(4).map_err(db_error)?;
         let plaintext = self
             .cipher
-            .open(&sealed, &connection_aad(&provider_config_key, &connection_id))
+            .open(
+                &sealed,
+                &connection_aad(&provider_config_key, &connection_id),
+            )
             .map_err(credentials_error)?;
         // The serde error may quote input; keep only its position so no secret leaks.
         let credentials: Credentials = serde_json::from_slice(&plaintext).map_err(|error| {
@@ -368,7 +371,8 @@ impl ConnectionStore for SqliteConnectionStore {
             MetadataUpdate::Merge => {
                 let mut merged: Value = serde_json::from_str(&current)
                     .map_err(|error| StoreError::Database(format!("metadata: {error}")))?;
-                if let (Some(target), Some(changes)) = (merged.as_object_mut(), metadata.as_object())
+                if let (Some(target), Some(changes)) =
+                    (merged.as_object_mut(), metadata.as_object())
                 {
                     for (key, value) in changes {
                         target.insert(key.clone(), value.clone());
@@ -380,7 +384,12 @@ impl ConnectionStore for SqliteConnectionStore {
         tx.execute(
             "UPDATE connections SET metadata = ?3, updated_at = ?4
              WHERE provider_config_key = ?1 AND connection_id = ?2",
-            params![provider_config_key, connection_id, updated.to_string(), now()?],
+            params![
+                provider_config_key,
+                connection_id,
+                updated.to_string(),
+                now()?
+            ],
         )
         .map_err(db_error)?;
         tx.commit().map_err(db_error)?;
@@ -676,7 +685,10 @@ mod tests {
         // Without the key the rows are unreadable, with a message saying why.
         let plain = SqliteConnectionStore::open(&path).expect("reopen");
         let error = plain.get("checkr-partner", "a").expect_err("encrypted");
-        assert!(error.to_string().contains("TERAPI_ENCRYPTION_KEY"), "{error}");
+        assert!(
+            error.to_string().contains("TERAPI_ENCRYPTION_KEY"),
+            "{error}"
+        );
         let reopened = SqliteConnectionStore::open_with_cipher(&path, cipher).expect("reopen");
         let secret = reopened
             .integration_credentials("checkr-partner")
@@ -693,12 +705,22 @@ mod tests {
         connection.metadata = json!({"a": 1, "b": 2});
         store.upsert(&connection).expect("create");
         let merged = store
-            .update_metadata("checkr-partner", "a", &json!({"b": 3, "c": 4}), MetadataUpdate::Merge)
+            .update_metadata(
+                "checkr-partner",
+                "a",
+                &json!({"b": 3, "c": 4}),
+                MetadataUpdate::Merge,
+            )
             .expect("merge")
             .expect("exists");
         assert_eq!(merged.metadata, json!({"a": 1, "b": 3, "c": 4}));
         let replaced = store
-            .update_metadata("checkr-partner", "a", &json!({"z": 0}), MetadataUpdate::Replace)
+            .update_metadata(
+                "checkr-partner",
+                "a",
+                &json!({"z": 0}),
+                MetadataUpdate::Replace,
+            )
             .expect("replace")
             .expect("exists");
         assert_eq!(replaced.metadata, json!({"z": 0}));
@@ -732,7 +754,10 @@ mod tests {
         store
             .put_oauth_session(&session("live", now + time::Duration::minutes(10)))
             .expect("put");
-        let taken = store.take_oauth_session("live").expect("take").expect("exists");
+        let taken = store
+            .take_oauth_session("live")
+            .expect("take")
+            .expect("exists");
         assert_eq!(taken.connection_id, "c");
         assert!(store.take_oauth_session("live").expect("take").is_none());
         assert!(
