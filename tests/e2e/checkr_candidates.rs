@@ -558,3 +558,53 @@ async fn a_next_link_that_repeats_ends_the_listing_instead_of_looping() {
     assert_eq!(listed["candidates"].as_array().expect("list").len(), 2);
     harness.sim.clear_faults();
 }
+
+#[tokio::test]
+async fn every_checkr_error_status_keeps_its_status_and_message() {
+    let harness = Harness::start().await;
+    let id = create_candidate(&harness, CONNECTION, "jane@example.com").await;
+    let path = format!("/v1/candidates/{id}");
+    for (status, message) in [
+        (400, "Candidate must be at least 18 years old"),
+        (401, "Bad authentication error"),
+        (403, "Candidate has requested that their PII be removed"),
+        (404, "Candidate not found"),
+        (409, "Duplicate report detected"),
+        (422, "Continuous check already exists"),
+    ] {
+        harness.sim.inject_fault(Fault::new(
+            path.clone(),
+            FaultKind::Status {
+                status,
+                body: Some(json!({ "error": message }).to_string()),
+                reset: None,
+            },
+        ));
+        let error = run(&harness, CONNECTION, "get-candidate", json!({ "id": id }))
+            .await
+            .expect_err("faulted");
+        let (text, payload) = action_error(error);
+        assert!(text.contains(&status.to_string()), "{text}");
+        assert!(text.contains(message), "{text}");
+        assert_eq!(payload["status"], status);
+        assert_eq!(payload["error"], message);
+        assert_eq!(payload["body"], json!({ "error": message }));
+    }
+    // 429 is retried after Checkr's reset time (up to three times, within the invocation's
+    // deadline); when it persists, it is reported like the others.
+    harness.sim.clear_requests();
+    harness
+        .sim
+        .inject_fault(Fault::rate_limited(path.clone(), Duration::from_millis(100)).times(4));
+    let error = run(&harness, CONNECTION, "get-candidate", json!({ "id": id }))
+        .await
+        .expect_err("still limited");
+    let (_, payload) = action_error(error);
+    assert_eq!(payload["status"], 429);
+    assert_eq!(payload["error"], "Too many requests");
+    let attempts = api_requests(&harness).len();
+    assert!(
+        (2..=4).contains(&attempts),
+        "retried, at most 3 times: {attempts}"
+    );
+}

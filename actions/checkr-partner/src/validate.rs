@@ -232,3 +232,122 @@ pub fn is_country_code(code: &str) -> bool {
 pub fn is_identifier(value: &str) -> bool {
     !value.trim().is_empty() && value.len() <= 255 && !value.chars().any(char::is_control)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn emails() {
+        assert!(is_email("jane.doe@example.com"));
+        assert!(is_email("a+tag@sub.example.co.uk"));
+        for bad in [
+            "",
+            "jane",
+            "@example.com",
+            "jane@",
+            "jane@localhost",
+            "jane@@example.com",
+            "ja ne@example.com",
+            "jane@example..com",
+            "jane@-example.com",
+        ] {
+            assert!(!is_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_name("Mary-Jane O'Neil, Jr."));
+        assert!(is_name("José"));
+        assert!(!is_name("R2-D2!"));
+        assert!(!is_name("123"));
+        assert!(!is_name(""));
+    }
+
+    #[test]
+    fn dates() {
+        assert_eq!(parse_date("1990-04-27"), Some((1990, 4, 27)));
+        assert_eq!(parse_date("2024-02-29"), Some((2024, 2, 29)));
+        assert_eq!(parse_date("2000-02-29"), Some((2000, 2, 29)));
+        for bad in [
+            "1900-02-29",
+            "2023-02-29",
+            "1990-04-31",
+            "1990-13-01",
+            "1990-00-10",
+            "1990-4-27",
+            "27/04/1990",
+            "1990-04-27T00:00:00Z",
+            "+990-04-27",
+            "١٩٩٠-04-27",
+        ] {
+            assert_eq!(parse_date(bad), None, "{bad}");
+        }
+        assert_eq!(days_from_civil(1970, 1, 1), 0);
+        assert_eq!(days_from_civil(2000, 3, 1), 11_017);
+        assert_eq!(days_from_civil(1969, 12, 31), -1);
+        assert!(today().is_some_and(|today| today > days_from_civil(2024, 1, 1)));
+    }
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(parse_timestamp("1970-01-02"), Some(86_400));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:10Z"), Some(10));
+        assert_eq!(parse_timestamp("1970-01-01T01:00:00+01:00"), Some(0));
+        assert_eq!(parse_timestamp("1970-01-01T00:00:00.250-00:30"), Some(1800));
+        assert_eq!(
+            parse_timestamp("2024-01-31T12:00:00Z"),
+            Some(days_from_civil(2024, 1, 31) * 86_400 + 43_200)
+        );
+        for bad in [
+            "yesterday",
+            "2024-01-31T",
+            "2024-01-31T25:00:00Z",
+            "2024-01-31T12:00:00",
+            "2024-01-31T12:00:00+0100",
+            "2024-01-31T12:00:00.Z",
+            "2024-01-31 12:00",
+        ] {
+            assert_eq!(parse_timestamp(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn ssns() {
+        assert!(is_ssn("847-43-4645"));
+        assert!(is_ssn("847434645"));
+        for bad in [
+            "666-43-4645",
+            "000-43-4645",
+            "947-43-4645",
+            "847-00-4645",
+            "847-43-0000",
+            "111-11-1111",
+            "123-45-6789",
+            "84743464",
+            "847-434-645",
+            "84-7434-645",
+            "abc-de-fghi",
+        ] {
+            assert!(!is_ssn(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn zip_phone_codes_keys() {
+        assert!(is_zipcode("94107") && is_zipcode("94107-1234"));
+        assert!(!is_zipcode("9410") && !is_zipcode("94107 1234") && !is_zipcode("ABCDE"));
+        assert!(is_phone("415-555-0100") && is_phone("+44 (20) 7946 0958"));
+        assert!(!is_phone("555-0100") && !is_phone("415-555-0100 ext 2"));
+        assert!(is_country_code("US") && is_country_code("GB") && is_country_code("CA"));
+        assert!(!is_country_code("XX") && !is_country_code("UK") && !is_country_code("us"));
+        assert!(is_us_state("CA") && is_us_state("DC") && is_us_state("PR"));
+        assert!(!is_us_state("ZZ") && !is_us_state("ON"));
+        assert!(is_idempotency_key("order-77"));
+        assert!(!is_idempotency_key("") && !is_idempotency_key("has space"));
+        assert!(!is_idempotency_key(&"k".repeat(256)));
+        assert!(is_identifier("e44aa283528e6fde7d542194"));
+        assert!(!is_identifier("  ") && !is_identifier("a\nb"));
+    }
+}
