@@ -426,6 +426,21 @@ pub struct Limits {
     /// Sandboxes that may exist at once (the pooling allocator's slot count). Each slot
     /// reserves address space, not memory.
     pub max_instances: u32,
+    /// How sandboxes get their memory: `pooling` (slots reserved at start and reused;
+    /// the default and much faster per invocation) or `on-demand` (mmap per instance;
+    /// for hosts that cannot reserve the pool's address space).
+    pub instance_allocator: InstanceAllocator,
+}
+
+/// How the engine allocates instances.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InstanceAllocator {
+    /// Reserved, reused slots.
+    #[default]
+    Pooling,
+    /// A fresh mapping per instance.
+    OnDemand,
 }
 
 impl Default for Limits {
@@ -439,6 +454,7 @@ impl Default for Limits {
             http_max_rate_limit_wait_ms: 60_000,
             log_capture_bytes: 64 << 10,
             max_instances: 1_000,
+            instance_allocator: InstanceAllocator::Pooling,
         }
     }
 }

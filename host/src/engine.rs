@@ -1,7 +1,7 @@
 //! The shared wasmtime [`Engine`], its epoch ticker, and the on-disk cache of compiled
 //! components.
 
-use crate::config::Limits;
+use crate::config::{InstanceAllocator, Limits};
 use sha2::{Digest, Sha256};
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
@@ -52,9 +52,11 @@ pub fn build_engine(limits: &Limits) -> wasmtime::Result<Engine> {
     let mut config = Config::new();
     config
         .epoch_interruption(true)
-        .allocation_strategy(InstanceAllocationStrategy::Pooling(pooling))
         .memory_init_cow(true)
         .wasm_component_model(true);
+    if limits.instance_allocator == InstanceAllocator::Pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
     Engine::new(&config)
 }
 

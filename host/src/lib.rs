@@ -44,7 +44,8 @@ pub mod server;
 pub use capabilities::http::HttpPolicy;
 pub use capabilities::log::{LogLevel, LogLine, LogSource};
 pub use config::{
-    ConfigError, Database, IntegrationConfig, Limits, RuntimeConfig, Secret, ServerConfig,
+    ConfigError, Database, InstanceAllocator, IntegrationConfig, Limits, RuntimeConfig, Secret,
+    ServerConfig,
 };
 pub use connections::{
     AesGcmCipher, Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
@@ -55,3 +56,8 @@ pub use engine::CacheStats;
 pub use providers::{Provider, Providers, RequestAuth};
 pub use runtime::{ActionInfo, ActionOutput, Invocation, Runtime, StartError, TriggerError};
 pub use schema::FieldError;
+
+/// The README's Rust examples, compiled as doctests so they stay true.
+#[doc = include_str!("../../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -68,6 +68,7 @@ enum Action {
     BuildActions,
     Demo,
     Test,
+    Bench,
     Lint,
 }
 
@@ -134,6 +135,20 @@ runs `cargo test --workspace`, appending everything after `--` verbatim
 Examples:
   cargo xtask test -- -p terapi-host
   cargo xtask test -- --test e2e -- --nocapture",
+    },
+    Command {
+        action: Action::Bench,
+        name: "bench",
+        summary: "Build the actions, run the benchmark suite, write BENCHMARKS.md",
+        help: "\
+Usage: cargo xtask bench
+
+Builds the actions, then runs the benchmark suite in release mode
+(`cargo bench -p terapi-host --bench suite`): invocation overhead against Node's
+vm (Nango's model), HTTP action overhead against native reqwest, throughput at
+concurrency 1/8/64, cold start and memory. Writes BENCHMARKS.md at the
+repository root. Takes a few minutes; run it on an otherwise idle machine.
+The criterion regression benchmarks run with `cargo bench -p terapi-host --bench invocation`.",
     },
     Command {
         action: Action::Lint,
@@ -226,6 +241,24 @@ fn run(args: &[String]) -> Result<()> {
             Cmd::cargo()
                 .current_dir(&repo)
                 .args(cargo_test_args(&opts.passthrough))
+                .run()?;
+            if opts.passthrough.is_empty() {
+                // The benchmarks are compiled and run once each as a smoke test (in the
+                // test profile, so nothing is timed): a benchmark that no longer builds
+                // or whose setup broke fails CI.
+                Cmd::cargo()
+                    .current_dir(&repo)
+                    .args(["test", "-p", "terapi-host", "--benches"])
+                    .run()?;
+            }
+            Ok(())
+        }
+        Action::Bench => {
+            build_actions(&actions_manifest)?;
+            Cmd::cargo()
+                .current_dir(&repo)
+                .args(["bench", "-p", "terapi-host", "--bench", "suite"])
+                .env("TERAPI_BENCH_REPORT", repo.join("BENCHMARKS.md"))
                 .run()
         }
         Action::Lint => lint(&repo),

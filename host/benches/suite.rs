@@ -1,0 +1,653 @@
+//! The benchmark suite behind `BENCHMARKS.md` (`cargo xtask bench`).
+//!
+//! Every figure is measured in one run on one machine, with the baselines beside it:
+//!
+//! * P1 invocation overhead: a no-op action through `Runtime::trigger_action` (fresh store,
+//!   instantiate, call, result), pooling and on-demand allocators, against Nango's model
+//!   (a fresh `vm.Script` + `vm.createContext` per task in Node).
+//! * P2 HTTP action overhead: `get-account` through the host against the loopback
+//!   simulator, against a native reqwest GET of the same URL.
+//! * P3 throughput at concurrency 1, 8 and 64: library API and HTTP API.
+//! * P4 cold start: compile vs cached load; server start to first served action.
+//! * P5 memory: RSS with 1,000 runs in flight; RSS growth over 100,000 sequential runs.
+//!
+//! Run under `cargo bench` it measures and writes the report to the path in
+//! `TERAPI_BENCH_REPORT` (default `BENCHMARKS.md` in the current directory). Run under
+//! `cargo test --benches` it does a few iterations of everything, as a smoke test, and
+//! writes nothing.
+
+#[path = "../../tests/e2e/support.rs"]
+#[allow(dead_code)]
+mod support;
+
+use checkr_sim::{Fault, FaultKind};
+use serde_json::Value;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use support::{CHECKR, CONNECTION, GUESTS, TOKEN, basic};
+use terapi_host::server::{ServeOptions, Server};
+use terapi_host::{InstanceAllocator, Runtime, RuntimeConfig};
+
+/// How much work each measurement does.
+struct Scale {
+    p1_iterations: usize,
+    p2_iterations: usize,
+    p3_duration: Duration,
+    p5_in_flight: usize,
+    p5_sequential: usize,
+}
+
+const FULL: Scale = Scale {
+    p1_iterations: 20_000,
+    p2_iterations: 3_000,
+    p3_duration: Duration::from_secs(2),
+    p5_in_flight: 1_000,
+    p5_sequential: 100_000,
+};
+
+const SMOKE: Scale = Scale {
+    p1_iterations: 20,
+    p2_iterations: 10,
+    p3_duration: Duration::from_millis(50),
+    p5_in_flight: 20,
+    p5_sequential: 200,
+};
+
+const SECRET_KEY: &str = "bench-secret-key";
+
+/// Latency percentiles of a sample.
+struct Latency {
+    p50: Duration,
+    p99: Duration,
+    samples: usize,
+}
+
+impl Latency {
+    fn of(mut samples: Vec<Duration>) -> Latency {
+        samples.sort_unstable();
+        let at = |q: f64| {
+            let index = ((samples.len() as f64 * q) as usize).min(samples.len().saturating_sub(1));
+            samples.get(index).copied().unwrap_or_default()
+        };
+        Latency {
+            p50: at(0.50),
+            p99: at(0.99),
+            samples: samples.len(),
+        }
+    }
+}
+
+fn micros(duration: Duration) -> String {
+    format!("{:.1} µs", duration.as_secs_f64() * 1e6)
+}
+
+fn ratio(a: Duration, b: Duration) -> f64 {
+    a.as_secs_f64() / b.as_secs_f64().max(1e-12)
+}
+
+async fn measure<F, Fut>(iterations: usize, mut run: F) -> Latency
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for _ in 0..(iterations / 10).max(1) {
+        run().await; // warm-up
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        let start = Instant::now();
+        run().await;
+        samples.push(start.elapsed());
+    }
+    Latency::of(samples)
+}
+
+/// Runs `run` from `concurrency` tasks for `duration`; returns completed runs per second.
+async fn throughput<F, Fut>(concurrency: usize, duration: Duration, run: F) -> f64
+where
+    F: Fn() -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = ()> + Send,
+{
+    let run = Arc::new(run);
+    let start = Instant::now();
+    let deadline = start + duration;
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let run = run.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut done = 0u64;
+            while Instant::now() < deadline {
+                run().await;
+                done += 1;
+            }
+            done
+        }));
+    }
+    let mut total = 0;
+    for task in tasks {
+        total += task.await.expect("task");
+    }
+    total as f64 / start.elapsed().as_secs_f64()
+}
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map(|kib| kib * 1024)
+        .unwrap_or(0)
+}
+
+fn mib(bytes: u64) -> String {
+    format!("{:.1} MiB", bytes as f64 / (1 << 20) as f64)
+}
+
+/// Nango's model in Node, measured by `node_vm_baseline.js` in the same run.
+fn node_baseline(iterations: usize) -> Option<Value> {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/benches/node_vm_baseline.js");
+    let output = std::process::Command::new("node")
+        .arg(script)
+        .arg(iterations.to_string())
+        .arg(iterations.to_string())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        eprintln!(
+            "node baseline failed: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        return None;
+    }
+    serde_json::from_slice(&output.stdout).ok()
+}
+
+fn machine() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpuinfo
+        .lines()
+        .find_map(|line| line.strip_prefix("model name"))
+        .map(|rest| rest.trim_start_matches([' ', '\t', ':']).to_string())
+        .unwrap_or_else(|| "unknown CPU".into());
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    let memory = std::fs::read_to_string("/proc/meminfo")
+        .unwrap_or_default()
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .nth(1)
+        .and_then(|kib| kib.parse::<u64>().ok())
+        .map(|kib| format!("{:.0} GiB", kib as f64 / (1 << 20) as f64))
+        .unwrap_or_default();
+    format!(
+        "{model}, {cores} cores, {memory} RAM, Linux {}",
+        kernel.trim()
+    )
+}
+
+fn commit() -> String {
+    let git = |args: &[&str]| {
+        std::process::Command::new("git")
+            .args(args)
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .output()
+            .ok()
+            .filter(|output| output.status.success())
+            .map(|output| String::from_utf8_lossy(&output.stdout).trim().to_string())
+    };
+    let hash = git(&["rev-parse", "--short=12", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty = git(&["status", "--porcelain", "--untracked-files=no"])
+        .is_some_and(|status| !status.is_empty());
+    if dirty {
+        format!("{hash} (with uncommitted changes)")
+    } else {
+        hash
+    }
+}
+
+struct Bench {
+    harness: support::Harness,
+    client: reqwest::Client,
+}
+
+impl Bench {
+    async fn no_op(&self) {
+        self.harness
+            .runtime
+            .trigger_action(GUESTS, CONNECTION, "echo", "{\"n\":1}")
+            .await
+            .expect("no-op action");
+    }
+
+    async fn get_account(&self) {
+        self.harness
+            .runtime
+            .trigger_action(CHECKR, CONNECTION, "get-account", "{}")
+            .await
+            .expect("get-account");
+    }
+
+    async fn native_get(&self, url: &str, authorization: &str) {
+        let response = self
+            .client
+            .get(url)
+            .header("authorization", authorization)
+            .send()
+            .await
+            .expect("native GET");
+        assert!(response.status().is_success());
+        response.bytes().await.expect("body");
+    }
+}
+
+/// Starts `terapi serve` (the library's server) on loopback over `config`.
+async fn start_server(config: RuntimeConfig) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let env: terapi_host::server::EnvLookup =
+        Arc::new(|name| (name == "TERAPI_SECRET_KEY").then(|| SECRET_KEY.to_string()));
+    let options = ServeOptions {
+        insecure_dev: true,
+        listen: Some("127.0.0.1:0".parse().expect("address")),
+        env,
+    };
+    let server = Server::bind(config, options).await.expect("server starts");
+    let url = format!("http://{}", server.local_addr());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(server.run(async move {
+        let _ = stopped.await;
+    }));
+    (url, stop)
+}
+
+async fn trigger_over_http(client: &reqwest::Client, url: &str, action: &str) {
+    let response = client
+        .post(format!("{url}/action/trigger"))
+        .bearer_auth(SECRET_KEY)
+        .header("Connection-Id", CONNECTION)
+        .header(
+            "Provider-Config-Key",
+            if action == "echo" { GUESTS } else { CHECKR },
+        )
+        .json(&serde_json::json!({ "action_name": action, "input": { "n": 1 } }))
+        .send()
+        .await
+        .expect("POST /action/trigger");
+    assert!(
+        response.status().is_success(),
+        "status {}",
+        response.status()
+    );
+    response.bytes().await.expect("body");
+}
+
+fn main() {
+    let full = std::env::args().any(|arg| arg == "--bench");
+    let scale = if full { &FULL } else { &SMOKE };
+    let tokio = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio");
+    let report = tokio.block_on(run(scale));
+    if full {
+        let path = std::env::var("TERAPI_BENCH_REPORT").unwrap_or_else(|_| "BENCHMARKS.md".into());
+        std::fs::write(&path, &report).expect("report written");
+        println!("{report}\nwritten to {path}");
+    } else {
+        println!("benchmark suite smoke run passed");
+    }
+}
+
+async fn run(scale: &Scale) -> String {
+    let mut out = String::new();
+    let harness = support::Harness::start().await;
+    harness.sim.set_rate_limit(u32::MAX);
+    let bench = Arc::new(Bench {
+        harness,
+        client: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("client"),
+    });
+    let account_url = format!("{}/v1/account", bench.harness.sim.base_url());
+    let authorization = basic(TOKEN);
+
+    // P1
+    let pooling = measure(scale.p1_iterations, || bench.no_op()).await;
+    let on_demand = {
+        let harness = support::Harness::start_with(|config| {
+            config.limits.instance_allocator = InstanceAllocator::OnDemand;
+        })
+        .await;
+        let runtime = &harness.runtime;
+        let latency = measure(scale.p1_iterations / 4, || async move {
+            runtime
+                .trigger_action(GUESTS, CONNECTION, "echo", "{\"n\":1}")
+                .await
+                .expect("no-op");
+        })
+        .await;
+        drop(harness);
+        latency
+    };
+    let node = node_baseline(scale.p1_iterations);
+    let node_p50 = node
+        .as_ref()
+        .and_then(|node| node["p50_us"].as_f64())
+        .map(|us| Duration::from_secs_f64(us / 1e6));
+    let node_p99 = node
+        .as_ref()
+        .and_then(|node| node["p99_us"].as_f64())
+        .map(|us| Duration::from_secs_f64(us / 1e6));
+    let lookup = measure(scale.p1_iterations, || async {
+        bench
+            .harness
+            .runtime
+            .connections()
+            .get(GUESTS, CONNECTION)
+            .expect("lookup");
+    })
+    .await;
+
+    // P2
+    let action = measure(scale.p2_iterations, || bench.get_account()).await;
+    let native = measure(scale.p2_iterations, || {
+        bench.native_get(&account_url, &authorization)
+    })
+    .await;
+
+    // P3
+    let server_config = {
+        let data_dir = bench.harness._data_dir.path().join("server");
+        let mut config = support::config(&data_dir, &bench.harness.sim.base_url());
+        config.data_dir = data_dir;
+        config
+    };
+    let (server_url, stop_server) = start_server(server_config.clone()).await;
+    // The server has its own store: give it the same connection.
+    for integration in [GUESTS, CHECKR] {
+        let store =
+            terapi_host::SqliteConnectionStore::open(&server_config.data_dir.join("terapi.db"))
+                .expect("server store");
+        terapi_host::ConnectionStore::upsert(
+            &store,
+            &terapi_host::NewConnection::new(
+                integration,
+                CONNECTION,
+                "checkr-partner",
+                terapi_host::Credentials::access_token(TOKEN),
+            ),
+        )
+        .expect("connection");
+    }
+    let mut p3 = Vec::new();
+    for concurrency in [1usize, 8, 64] {
+        let b = bench.clone();
+        let no_op_lib = throughput(concurrency, scale.p3_duration, move || {
+            let b = b.clone();
+            async move { b.no_op().await }
+        })
+        .await;
+        let b = bench.clone();
+        let account_lib = throughput(concurrency, scale.p3_duration, move || {
+            let b = b.clone();
+            async move { b.get_account().await }
+        })
+        .await;
+        let (client, url) = (bench.client.clone(), server_url.clone());
+        let no_op_http = throughput(concurrency, scale.p3_duration, move || {
+            let (client, url) = (client.clone(), url.clone());
+            async move { trigger_over_http(&client, &url, "echo").await }
+        })
+        .await;
+        let (client, url) = (bench.client.clone(), server_url.clone());
+        let account_http = throughput(concurrency, scale.p3_duration, move || {
+            let (client, url) = (client.clone(), url.clone());
+            async move { trigger_over_http(&client, &url, "get-account").await }
+        })
+        .await;
+        p3.push((
+            concurrency,
+            no_op_lib,
+            account_lib,
+            no_op_http,
+            account_http,
+        ));
+    }
+    let _ = stop_server.send(());
+
+    // P4
+    let cold_dir = tempfile::tempdir().expect("tempdir");
+    let sim_url = bench.harness.sim.base_url();
+    let start = Instant::now();
+    let cold = Runtime::new(support::config(cold_dir.path(), &sim_url))
+        .await
+        .expect("cold start");
+    let cold_start = start.elapsed();
+    assert_eq!(cold.component_cache_stats().compiled(), 2);
+    drop(cold);
+    let start = Instant::now();
+    let warm = Runtime::new(support::config(cold_dir.path(), &sim_url))
+        .await
+        .expect("warm start");
+    let warm_start = start.elapsed();
+    assert_eq!(warm.component_cache_stats().compiled(), 0);
+    drop(warm);
+    // Per component: the two-component runtime minus the same runtime with one.
+    let one_dir = cold_dir.path();
+    let start = Instant::now();
+    let mut single = support::config(one_dir, &sim_url);
+    single.integrations.remove(CHECKR);
+    let only_guests = Runtime::new(single).await.expect("one component");
+    let one_component_start = start.elapsed();
+    drop(only_guests);
+    let start = Instant::now();
+    let (server_url, stop_server) = start_server(server_config.clone()).await;
+    trigger_over_http(&bench.client, &server_url, "echo").await;
+    let serve_to_first = start.elapsed();
+    let _ = stop_server.send(());
+
+    // P5
+    bench.harness.sim.inject_fault(
+        Fault::new("/v1/account", FaultKind::Delay(Duration::from_millis(1500)))
+            .times(scale.p5_in_flight as u32),
+    );
+    let rss_idle = rss_bytes();
+    let in_flight: Vec<_> = (0..scale.p5_in_flight)
+        .map(|_| {
+            let b = bench.clone();
+            tokio::spawn(async move { b.get_account().await })
+        })
+        .collect();
+    let mut peak = rss_idle;
+    let sampling_until = Instant::now() + Duration::from_millis(1200);
+    while Instant::now() < sampling_until {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        peak = peak.max(rss_bytes());
+    }
+    for task in in_flight {
+        task.await.expect("in-flight run");
+    }
+    let first = scale.p5_sequential / 100;
+    for _ in 0..first {
+        bench.no_op().await;
+    }
+    let rss_after_first = rss_bytes();
+    for _ in first..scale.p5_sequential {
+        bench.no_op().await;
+    }
+    let rss_after_all = rss_bytes();
+    let growth_per_run =
+        (rss_after_all as f64 - rss_after_first as f64) / (scale.p5_sequential - first) as f64;
+
+    // Report
+    let _ = writeln!(out, "# terapi benchmarks\n");
+    let _ = writeln!(
+        out,
+        "Produced by `cargo xtask bench` at commit {}.\n",
+        commit()
+    );
+    let _ = writeln!(out, "Machine: {}.\n", machine());
+    let _ = writeln!(
+        out,
+        "Method: one process, release build, tokio multi-threaded runtime; the host runs the \
+         real components (`actions/`, `tests/guests/`) against the loopback Checkr simulator \
+         in the same process. Latencies are per call, measured sequentially after a 10% \
+         warm-up; p50/p99 over the stated sample count. The Node baseline runs in a child \
+         process in the same run. Reproduce: `cargo xtask bench`.\n"
+    );
+    let _ = writeln!(
+        out,
+        "## P1 — invocation overhead (no-op action returning its input)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| what | p50 | p99 | samples |\n| --- | --- | --- | --- |"
+    );
+    let _ = writeln!(
+        out,
+        "| terapi, pooling allocator (default) | {} | {} | {} |",
+        micros(pooling.p50),
+        micros(pooling.p99),
+        pooling.samples
+    );
+    let _ = writeln!(
+        out,
+        "| terapi, on-demand allocator | {} | {} | {} |",
+        micros(on_demand.p50),
+        micros(on_demand.p99),
+        on_demand.samples
+    );
+    match (node_p50, node_p99) {
+        (Some(p50), Some(p99)) => {
+            let _ = writeln!(
+                out,
+                "| Node `vm.Script` + `vm.createContext` per task (Nango's model) | {} | {} | {} |",
+                micros(p50),
+                micros(p99),
+                scale.p1_iterations
+            );
+            let _ = writeln!(
+                out,
+                "\nterapi (pooling) is **{:.1}×** faster than the Node baseline at p50, {:.1}× at p99.",
+                ratio(p50, pooling.p50),
+                ratio(p99, pooling.p99)
+            );
+        }
+        _ => {
+            let _ = writeln!(
+                out,
+                "| Node baseline | not available (node not found) | | |"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "\nOf the terapi figure, finding the connection in the SQLite store takes p50 {} \
+         (p99 {}).\n",
+        micros(lookup.p50),
+        micros(lookup.p99)
+    );
+    let _ = writeln!(
+        out,
+        "## P2 — HTTP action overhead (`get-account` vs native reqwest GET)\n"
+    );
+    let _ = writeln!(
+        out,
+        "| what | p50 | p99 | samples |\n| --- | --- | --- | --- |"
+    );
+    let _ = writeln!(
+        out,
+        "| `get-account` through the host | {} | {} | {} |",
+        micros(action.p50),
+        micros(action.p99),
+        action.samples
+    );
+    let _ = writeln!(
+        out,
+        "| native reqwest GET, same URL and client settings | {} | {} | {} |",
+        micros(native.p50),
+        micros(native.p99),
+        native.samples
+    );
+    let _ = writeln!(
+        out,
+        "\nRatio (host / native): **{:.2}×** at p50, {:.2}× at p99.\n",
+        ratio(action.p50, native.p50),
+        ratio(action.p99, native.p99)
+    );
+    let _ = writeln!(out, "## P3 — throughput (runs/s)\n");
+    let _ = writeln!(
+        out,
+        "| concurrency | no-op, library | get-account, library | no-op, HTTP API | get-account, HTTP API |\n| --- | --- | --- | --- | --- |"
+    );
+    for (concurrency, a, b, c, d) in &p3 {
+        let _ = writeln!(out, "| {concurrency} | {a:.0} | {b:.0} | {c:.0} | {d:.0} |");
+    }
+    let _ = writeln!(
+        out,
+        "\nEach cell runs for {:?}; the HTTP API is `POST /action/trigger` on `terapi serve` over \
+         loopback with a keep-alive client, in the same process as the simulator.\n",
+        scale.p3_duration
+    );
+    let _ = writeln!(out, "## P4 — cold start\n");
+    let _ = writeln!(out, "| what | time |\n| --- | --- |");
+    let _ = writeln!(
+        out,
+        "| runtime start, 2 components, empty cache (compile) | {:.1} ms |",
+        cold_start.as_secs_f64() * 1e3
+    );
+    let _ = writeln!(
+        out,
+        "| runtime start, 2 components, cached precompiled | {:.1} ms |",
+        warm_start.as_secs_f64() * 1e3
+    );
+    let _ = writeln!(
+        out,
+        "| runtime start, 1 component, cached | {:.1} ms |",
+        one_component_start.as_secs_f64() * 1e3
+    );
+    let _ = writeln!(
+        out,
+        "| cached load of one component (difference of the two rows above) | {:.1} ms |",
+        (warm_start.as_secs_f64() - one_component_start.as_secs_f64()).max(0.0) * 1e3
+    );
+    let _ = writeln!(
+        out,
+        "| `terapi serve` start (cached) to first served action | {:.1} ms |\n",
+        serve_to_first.as_secs_f64() * 1e3
+    );
+    let _ = writeln!(out, "## P5 — memory\n");
+    let _ = writeln!(out, "| what | RSS |\n| --- | --- |");
+    let _ = writeln!(out, "| before the in-flight test | {} |", mib(rss_idle));
+    let _ = writeln!(
+        out,
+        "| peak with {} `get-account` runs in flight (upstream delayed 1.5 s) | {} |",
+        scale.p5_in_flight,
+        mib(peak)
+    );
+    let _ = writeln!(
+        out,
+        "| after {} sequential no-op runs | {} |",
+        first,
+        mib(rss_after_first)
+    );
+    let _ = writeln!(
+        out,
+        "| after {} sequential no-op runs | {} |",
+        scale.p5_sequential,
+        mib(rss_after_all)
+    );
+    let _ = writeln!(
+        out,
+        "\nGrowth: {:.1} bytes per run between the two (Node baseline: {} bytes per task).",
+        growth_per_run,
+        node.as_ref()
+            .and_then(|node| node["rss_growth_bytes_per_task"].as_f64())
+            .map_or("n/a".to_string(), |bytes| format!("{bytes:.1}"))
+    );
+    out
+}
