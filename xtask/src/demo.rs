@@ -13,12 +13,20 @@ use crate::{Error, Result, json};
 const INTEGRATION: &str = "checkr-partner";
 /// The connection the demo creates.
 const CONNECTION: &str = "demo-connection";
-/// The access token the simulator accepts and the connection stores.
+/// An API token the simulator accepts (for its own seeded account; the demo's connection
+/// gets a fresh token through OAuth).
 const TOKEN: &str = "demo-token";
-/// How long the simulator may take to print its address.
-const SIM_STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
+/// The simulator's partner OAuth app (its defaults), which terapi is configured with.
+const CLIENT_ID: &str = "checkr-sim-client";
+/// Its client secret, handed to terapi through the environment.
+const CLIENT_SECRET: &str = "checkr-sim-secret";
+/// The API secret key of the demo server.
+const SECRET_KEY: &str = "demo-secret-key";
+/// How long the simulator or the server may take to print its address.
+const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// The terapi configuration the demo writes to `target/demo/terapi.toml`.
+/// The terapi configuration the demo writes to `target/demo/terapi.toml`: the integration
+/// pointed at the simulator for its API and its OAuth pages, with the simulator's OAuth app.
 ///
 /// This is the one place that knows the host's config format: adjust it here when the host's
 /// field names change.
@@ -30,9 +38,15 @@ pub fn demo_config_toml(data_dir: &Path, component: &Path, api_base_url: &str) -
          [integrations.{INTEGRATION}]\n\
          provider = \"{INTEGRATION}\"\n\
          component = {component}\n\
-         api_base_url = {api_base_url}\n",
+         api_base_url = {api_base_url}\n\
+         authorization_url = {authorization_url}\n\
+         token_url = {token_url}\n\
+         client_id = \"{CLIENT_ID}\"\n\
+         # The client secret comes from TERAPI_CLIENT_SECRET_CHECKR_PARTNER.\n",
         data_dir = toml_string(&data_dir.to_string_lossy()),
         component = toml_string(&component.to_string_lossy()),
+        authorization_url = toml_string(&format!("{api_base_url}/authorize/{{client_id}}")),
+        token_url = toml_string(&format!("{api_base_url}/oauth/tokens")),
         api_base_url = toml_string(api_base_url),
     )
 }
@@ -60,7 +74,7 @@ pub fn run(repo: &Path, component: &Path) -> Result<()> {
 /// The demo proper, with already built binaries; writes into `demo_dir`.
 fn run_with(terapi: &Path, checkr_sim: &Path, demo_dir: &Path, component: &Path) -> Result<()> {
     let data_dir = demo_dir.join("data");
-    // A fresh store each run, so `connection add` never collides with a previous demo.
+    // A fresh store each run, so the demo never depends on a previous one.
     if data_dir.exists() {
         std::fs::remove_dir_all(&data_dir)
             .map_err(|e| Error::new(format!("cannot clear {}: {e}", data_dir.display())))?;
@@ -68,7 +82,10 @@ fn run_with(terapi: &Path, checkr_sim: &Path, demo_dir: &Path, component: &Path)
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Error::new(format!("cannot create {}: {e}", data_dir.display())))?;
 
-    let sim = Simulator::start(checkr_sim)?;
+    let sim = Service::start(
+        "checkr-sim",
+        &Cmd::new(checkr_sim).args(["--port", "0", "--token", TOKEN]),
+    )?;
     eprintln!("demo: Checkr simulator listening on {}", sim.url);
 
     let config = demo_dir.join("terapi.toml");
@@ -76,22 +93,31 @@ fn run_with(terapi: &Path, checkr_sim: &Path, demo_dir: &Path, component: &Path)
         .map_err(|e| Error::new(format!("cannot write {}: {e}", config.display())))?;
     eprintln!("demo: wrote {}", config.display());
 
-    let terapi = |args: &[&str]| Cmd::new(terapi).arg("--config").arg(&config).args(args);
-    terapi(&[
-        "connection",
-        "add",
-        INTEGRATION,
-        CONNECTION,
-        "--access-token",
-        TOKEN,
-    ])
-    .run()?;
+    // Secrets through the environment, as in production; --insecure-dev because the demo
+    // has no encryption key to keep.
+    let terapi = |args: &[&str]| {
+        Cmd::new(terapi)
+            .arg("--config")
+            .arg(&config)
+            .args(args)
+            .env("TERAPI_SECRET_KEY", SECRET_KEY)
+            .env("TERAPI_CLIENT_SECRET_CHECKR_PARTNER", CLIENT_SECRET)
+    };
+    let server = Service::start(
+        "terapi",
+        &terapi(&["serve", "--listen", "127.0.0.1:0", "--insecure-dev"]),
+    )?;
+    eprintln!("demo: terapi serve listening on {}", server.url);
     let result = terapi(&[
-        "run",
+        "demo-flow",
+        "--server",
+        &server.url,
+        "--integration",
         INTEGRATION,
-        "get-account",
         "--connection",
         CONNECTION,
+        "--action",
+        "get-account",
     ])
     .stdout()?;
 
@@ -103,10 +129,15 @@ fn run_with(terapi: &Path, checkr_sim: &Path, demo_dir: &Path, component: &Path)
         component.display(),
         config.display()
     );
-    println!("  3. stored connection `{CONNECTION}` with access token `{TOKEN}`");
-    println!("  4. ran action `get-account` in the sandbox; it returned:");
+    println!("  3. started `terapi serve` at {}", server.url);
+    println!(
+        "  4. connected `{CONNECTION}` through OAuth: opened the connect link, followed the \
+         simulator's authorize redirect to terapi's callback, which exchanged the code for a token"
+    );
+    println!("  5. ran `get-account` with POST /action/trigger; it returned:");
     println!();
     println!("{}", result.trim_end());
+    drop(server);
     drop(sim);
     Ok(())
 }
@@ -120,77 +151,84 @@ fn executable(executables: &[String], name: &str) -> Result<PathBuf> {
         .ok_or_else(|| Error::new(format!("cargo did not report building the `{name}` binary")))
 }
 
-/// A running `checkr-sim`, killed when dropped (also on errors and panics).
-struct Simulator {
+/// A running background program (`checkr-sim`, `terapi serve`) that prints
+/// `<name> listening on <url>` as its first stdout line; killed when dropped (also on
+/// errors and panics).
+struct Service {
+    name: &'static str,
     child: Child,
     url: String,
 }
 
-impl Simulator {
-    /// Starts the simulator on a free port and waits for its `listening on URL` line.
-    fn start(binary: &Path) -> Result<Self> {
-        let mut child = Cmd::new(binary)
-            .args(["--port", "0", "--token", TOKEN])
-            .spawn_piped_stdout()?;
+impl Service {
+    /// Starts `cmd` and waits for its `<name> listening on URL` line.
+    fn start(name: &'static str, cmd: &Cmd) -> Result<Self> {
+        let mut child = cmd.spawn_piped_stdout()?;
         let Some(stdout) = child.stdout.take() else {
-            return Err(Error::new("checkr-sim's stdout was not captured"));
+            return Err(Error::new(format!("{name}'s stdout was not captured")));
         };
-        // The simulator is owned by a guard from here on, so every early return kills it.
-        let mut sim = Self {
+        // The program is owned by a guard from here on, so every early return kills it.
+        let mut service = Self {
+            name,
             child,
             url: String::new(),
         };
         let (first_line, lines) = mpsc::channel();
         // Reads the first line for us, then keeps draining (and relaying) stdout so the
-        // simulator never blocks on a full pipe. Ends when the simulator exits.
+        // program never blocks on a full pipe. Ends when the program exits.
         std::thread::spawn(move || {
             let mut lines_in = BufReader::new(stdout).lines();
             let first = lines_in.next().and_then(|line| line.ok());
             let _ = first_line.send(first);
             for line in lines_in.map_while(|line| line.ok()) {
-                eprintln!("[checkr-sim] {line}");
+                eprintln!("[{name}] {line}");
             }
         });
-        let line = match lines.recv_timeout(SIM_STARTUP_TIMEOUT) {
+        let line = match lines.recv_timeout(STARTUP_TIMEOUT) {
             Ok(Some(line)) => line,
             Ok(None) | Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let status = sim
+                let status = service
                     .child
                     .wait()
                     .map_or_else(|e| e.to_string(), |s| s.to_string());
                 return Err(Error::new(format!(
-                    "checkr-sim exited before printing its address ({status})"
+                    "{name} exited before printing its address ({status})"
                 )));
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 return Err(Error::new(format!(
-                    "checkr-sim did not print `checkr-sim listening on <url>` within {}s",
-                    SIM_STARTUP_TIMEOUT.as_secs()
+                    "{name} did not print `{name} listening on <url>` within {}s",
+                    STARTUP_TIMEOUT.as_secs()
                 )));
             }
         };
-        sim.url = parse_listening_line(&line).ok_or_else(|| {
+        service.url = parse_listening_line(name, &line).ok_or_else(|| {
             Error::new(format!(
-                "unexpected first line from checkr-sim: {line:?} (expected `checkr-sim listening on <url>`)"
+                "unexpected first line from {name}: {line:?} (expected `{name} listening on <url>`)"
             ))
         })?;
-        Ok(sim)
+        Ok(service)
     }
 }
 
-impl Drop for Simulator {
+impl Drop for Service {
     fn drop(&mut self) {
         if matches!(self.child.try_wait(), Ok(None)) {
-            eprintln!("demo: stopping checkr-sim (pid {})", self.child.id());
+            eprintln!("demo: stopping {} (pid {})", self.name, self.child.id());
             let _ = self.child.kill();
         }
         let _ = self.child.wait();
     }
 }
 
-/// `checkr-sim listening on http://127.0.0.1:PORT` -> `http://127.0.0.1:PORT`.
-fn parse_listening_line(line: &str) -> Option<String> {
-    let url = line.trim().strip_prefix("checkr-sim listening on")?.trim();
+/// `<name> listening on http://127.0.0.1:PORT` -> `http://127.0.0.1:PORT`.
+fn parse_listening_line(name: &str, line: &str) -> Option<String> {
+    let url = line
+        .trim()
+        .strip_prefix(name)?
+        .trim_start()
+        .strip_prefix("listening on")?
+        .trim();
     (url.starts_with("http://") || url.starts_with("https://")).then(|| url.to_owned())
 }
 
@@ -272,31 +310,44 @@ mod tests {
 echo "checkr-sim listening on http://127.0.0.1:4567"
 exec sleep 60"#;
 
+    /// A fake `terapi`: records its arguments and environment; `serve` prints its address
+    /// and keeps running; `demo-flow` prints an account.
+    #[cfg(unix)]
+    const TERAPI: &str = r#"dir="$(dirname "$0")"
+echo "$@" >> "$dir/terapi.args"
+echo "$TERAPI_SECRET_KEY $TERAPI_CLIENT_SECRET_CHECKR_PARTNER" >> "$dir/terapi.env"
+case "$*" in
+  *" serve "*) echo $$ > "$dir/serve.pid"; echo "terapi listening on http://127.0.0.1:5678"; exec sleep 60 ;;
+  *" demo-flow "*) echo '{"id":"demo-account"}' ;;
+esac"#;
+
     #[test]
     #[cfg(target_os = "linux")]
-    fn demo_runs_terapi_against_the_simulator_then_stops_it() {
-        let fakes = Fakes::new(
-            "ok",
-            SIM,
-            r#"echo "$@" >> "$(dirname "$0")/terapi.args"
-case "$*" in *" run "*) echo '{"id":"demo-account"}' ;; esac"#,
-        );
+    fn demo_serves_connects_through_oauth_and_triggers_then_stops_everything() {
+        let fakes = Fakes::new("ok", SIM, TERAPI);
         fakes.run().expect("demo succeeds");
         let config = fakes.dir.join("demo/terapi.toml");
         let config_arg = config.display();
         assert_eq!(
             fakes.read("terapi.args"),
             format!(
-                "--config {config_arg} connection add checkr-partner demo-connection --access-token demo-token\n\
-                 --config {config_arg} run checkr-partner get-account --connection demo-connection\n"
+                "--config {config_arg} serve --listen 127.0.0.1:0 --insecure-dev\n\
+                 --config {config_arg} demo-flow --server http://127.0.0.1:5678 --integration checkr-partner --connection demo-connection --action get-account\n"
             )
         );
-        assert!(
-            fakes
-                .read("demo/terapi.toml")
-                .contains("api_base_url = \"http://127.0.0.1:4567\"")
+        assert_eq!(
+            fakes.read("terapi.env"),
+            "demo-secret-key checkr-sim-secret\ndemo-secret-key checkr-sim-secret\n"
         );
+        let written = fakes.read("demo/terapi.toml");
+        assert!(written.contains("api_base_url = \"http://127.0.0.1:4567\""));
+        assert!(written.contains("token_url = \"http://127.0.0.1:4567/oauth/tokens\""));
         assert!(!fakes.sim_alive(), "the simulator must be stopped");
+        let serve = fakes.read("serve.pid");
+        assert!(
+            !Path::new("/proc").join(serve.trim()).exists(),
+            "the server must be stopped"
+        );
     }
 
     #[test]
@@ -304,9 +355,34 @@ case "$*" in *" run "*) echo '{"id":"demo-account"}' ;; esac"#,
     fn simulator_is_stopped_when_terapi_fails() {
         let fakes = Fakes::new("fail", SIM, "exit 3");
         let error = fakes.run().expect_err("terapi fails");
-        assert!(error.message().contains("failed"), "{}", error.message());
+        assert!(
+            error
+                .message()
+                .contains("terapi exited before printing its address"),
+            "{}",
+            error.message()
+        );
         assert!(fakes.read("sim.pid").trim().parse::<u32>().is_ok());
         assert!(!fakes.sim_alive(), "the simulator must be stopped");
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn server_and_simulator_are_stopped_when_the_flow_fails() {
+        let terapi = TERAPI.replace(
+            r#"*" demo-flow "*) echo '{"id":"demo-account"}' ;;"#,
+            r#"*" demo-flow "*) exit 4 ;;"#,
+        );
+        let fakes = Fakes::new("flow", SIM, &terapi);
+        let error = fakes.run().expect_err("the flow fails");
+        assert!(error.message().contains("failed"), "{}", error.message());
+        assert!(!fakes.sim_alive(), "the simulator must be stopped");
+        let serve = fakes.read("serve.pid");
+        assert!(!serve.trim().is_empty(), "the server was started");
+        assert!(
+            !Path::new("/proc").join(serve.trim()).exists(),
+            "the server must be stopped"
+        );
     }
 
     #[test]
@@ -324,12 +400,24 @@ case "$*" in *" run "*) echo '{"id":"demo-account"}' ;; esac"#,
     #[test]
     fn parses_listening_line() {
         assert_eq!(
-            parse_listening_line("checkr-sim listening on http://127.0.0.1:4567\n").as_deref(),
+            parse_listening_line(
+                "checkr-sim",
+                "checkr-sim listening on http://127.0.0.1:4567\n"
+            )
+            .as_deref(),
             Some("http://127.0.0.1:4567")
         );
-        assert_eq!(parse_listening_line("starting up"), None);
         assert_eq!(
-            parse_listening_line("checkr-sim listening on 127.0.0.1:1"),
+            parse_listening_line("terapi", "terapi listening on http://127.0.0.1:3003").as_deref(),
+            Some("http://127.0.0.1:3003")
+        );
+        assert_eq!(parse_listening_line("checkr-sim", "starting up"), None);
+        assert_eq!(
+            parse_listening_line("terapi", "checkr-sim listening on http://127.0.0.1:1"),
+            None
+        );
+        assert_eq!(
+            parse_listening_line("checkr-sim", "checkr-sim listening on 127.0.0.1:1"),
             None
         );
     }
@@ -347,6 +435,11 @@ case "$*" in *" run "*) echo '{"id":"demo-account"}' ;; esac"#,
             "component = \"/repo/actions/target/wasm32-wasip2/release/checkr_partner.wasm\"\n"
         ));
         assert!(text.contains("api_base_url = \"http://127.0.0.1:4567\"\n"));
+        assert!(
+            text.contains("authorization_url = \"http://127.0.0.1:4567/authorize/{client_id}\"\n")
+        );
+        assert!(text.contains("client_id = \"checkr-sim-client\"\n"));
+        assert!(!text.contains("checkr-sim-secret"), "no secret in the file");
     }
 
     #[test]

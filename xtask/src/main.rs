@@ -8,7 +8,7 @@
 //! ```text
 //! cargo xtask toolchain       ensure a wasm32-wasip2 toolchain, report the route used
 //! cargo xtask build-actions   build actions/ into components
-//! cargo xtask demo            run checkr-partner's get-account against the Checkr simulator
+//! cargo xtask demo            OAuth-connect to the Checkr simulator, run get-account over the API
 //! cargo xtask test [-- ARGS]  build actions/, then cargo test --workspace ARGS
 //! cargo xtask lint            cargo fmt --check (both workspaces), cargo clippy -D warnings
 //! ```
@@ -112,15 +112,17 @@ paths and sizes. Output: actions/target/wasm32-wasip2/release/*.wasm",
     Command {
         action: Action::Demo,
         name: "demo",
-        summary: "Run checkr-partner's get-account action against the local Checkr simulator",
+        summary: "Connect to the local Checkr simulator through OAuth and run get-account over the API",
         help: "\
 Usage: cargo xtask demo
 
 Builds the actions and the `terapi` and `checkr-sim` binaries, starts the Checkr
 simulator on a free port, writes target/demo/terapi.toml pointing the
-checkr-partner integration at it, adds connection `demo-connection` with token
-`demo-token`, runs the `get-account` action and prints its JSON result. The
-simulator is stopped at the end, also on failure.",
+checkr-partner integration (API and OAuth pages) at it, starts `terapi serve`
+(--insecure-dev), connects `demo-connection` through OAuth the way a browser
+would (connect link, the simulator's authorize page, terapi's callback), then
+runs `get-account` with POST /action/trigger and prints its JSON result. The
+server and the simulator are stopped at the end, also on failure.",
     },
     Command {
         action: Action::Test,

@@ -37,6 +37,9 @@ pub struct ConnectArgs {
 /// `terapi demo-flow` options.
 #[derive(Debug, Args)]
 pub struct DemoFlowArgs {
+    /// The server's URL. Default: `server.public_url` (else `http://<server.listen>`).
+    #[arg(long)]
+    server: Option<String>,
     /// The integration to connect.
     #[arg(long)]
     integration: String,
@@ -161,8 +164,11 @@ pub fn connect(config: RuntimeConfig, args: ConnectArgs) -> Result<(), Failure> 
 /// `terapi demo-flow`: opens the connect link and follows the redirects as a browser
 /// would (authorize page, callback), then triggers an action over the API and prints
 /// its output.
-pub async fn demo_flow(config: RuntimeConfig, args: DemoFlowArgs) -> Result<(), Failure> {
+pub async fn demo_flow(mut config: RuntimeConfig, args: DemoFlowArgs) -> Result<(), Failure> {
     let secret = secret_key(&config)?;
+    if let Some(server) = &args.server {
+        config.server.public_url = Some(server.clone());
+    }
     let base = config.server.public_url();
     let link = connect_link(
         &config,
@@ -255,7 +261,9 @@ fn redact_query(url: &reqwest::Url) -> String {
     shown.to_string()
 }
 
+/// The text of an HTML page's body.
 fn strip_tags(html: &str) -> String {
+    let html = html.find("<body").map_or(html, |start| &html[start..]);
     let mut text = String::new();
     let mut in_tag = false;
     for c in html.chars() {
