@@ -17,9 +17,13 @@ pub const GUESTS: &str = "test-guests";
 
 /// Where `cargo xtask build-actions` puts the components.
 pub fn component(name: &str) -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../actions/target/wasm32-wasip2/release")
-        .join(format!("{name}.wasm"));
+    // TERAPI_TEST_COMPONENTS overrides where the components come from (e.g. to compare
+    // builds in a benchmark).
+    let dir = std::env::var_os("TERAPI_TEST_COMPONENTS").map_or_else(
+        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../actions/target/wasm32-wasip2/release"),
+        PathBuf::from,
+    );
+    let path = dir.join(format!("{name}.wasm"));
     assert!(
         path.exists(),
         "{} is missing: run `cargo xtask build-actions` (or `cargo xtask test`) first",
