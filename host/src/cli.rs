@@ -81,11 +81,16 @@ enum ConnectionCommand {
         integration: Option<String>,
     },
     /// Remove a connection.
+    /// Remove a connection. OAuth tokens are revoked at the provider first (Checkr:
+    /// `POST /oauth/deauthorize`); if that fails the connection is kept.
     Remove {
         /// The integration.
         provider_config_key: String,
         /// The connection.
         connection_id: String,
+        /// Only forget the connection here; do not revoke its token at the provider.
+        #[arg(long)]
+        local_only: bool,
     },
 }
 
@@ -185,7 +190,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
     let config = load_config(cli.config.as_deref())?;
     match cli.command {
         Command::Run(args) => run(config, args).await,
-        Command::Connection(command) => connection(config, command),
+        Command::Connection(command) => connection(config, command).await,
         Command::Actions(ActionsCommand::List { integration }) => {
             list_actions(config, integration).await
         }
@@ -295,7 +300,7 @@ fn json_object(text: &str, flag: &str) -> Result<Value, Failure> {
     }
 }
 
-fn connection(config: RuntimeConfig, command: ConnectionCommand) -> Result<(), Failure> {
+async fn connection(config: RuntimeConfig, command: ConnectionCommand) -> Result<(), Failure> {
     let store: Arc<dyn ConnectionStore> = Arc::new(open_store(&config)?);
     match command {
         ConnectionCommand::Add(args) => {
@@ -371,7 +376,15 @@ fn connection(config: RuntimeConfig, command: ConnectionCommand) -> Result<(), F
         ConnectionCommand::Remove {
             provider_config_key,
             connection_id,
+            local_only,
         } => {
+            if !local_only
+                && let Some(connection) = store
+                    .get(&provider_config_key, &connection_id)
+                    .map_err(Failure::message)?
+            {
+                server::deauthorize(&config, &connection).await?;
+            }
             if store
                 .delete(&provider_config_key, &connection_id)
                 .map_err(Failure::message)?

@@ -11,6 +11,7 @@ mod http_capability;
 mod runtime_errors;
 mod sandbox_limits;
 mod server_api;
+mod server_cli;
 mod server_oauth;
 mod server_proxy;
 mod server_support;

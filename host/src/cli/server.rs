@@ -8,7 +8,10 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use terapi_host::server::{ServeOptions, Server, connect_link};
-use terapi_host::{AesGcmCipher, CredentialCipher, PlaintextCipher, RuntimeConfig};
+use terapi_host::{
+    AesGcmCipher, Connection, CredentialCipher, Credentials, HttpPolicy, PlaintextCipher,
+    Providers, RuntimeConfig,
+};
 
 /// `terapi serve` options.
 #[derive(Debug, Args)]
@@ -96,6 +99,45 @@ pub fn cipher(config: &RuntimeConfig) -> Result<(Arc<dyn CredentialCipher>, bool
         }
         None => Ok((Arc::new(PlaintextCipher), false)),
     }
+}
+
+/// Revokes a connection's OAuth token at its provider, when the provider has a
+/// deauthorize endpoint; the error says the connection was kept.
+pub async fn deauthorize(config: &RuntimeConfig, connection: &Connection) -> Result<(), Failure> {
+    if !matches!(connection.credentials, Credentials::OAuth2 { .. }) {
+        return Ok(());
+    }
+    let providers = Providers::built_in();
+    let Some(provider) = providers.get(&connection.provider) else {
+        return Ok(());
+    };
+    let Some(endpoint) = &provider.deauthorize_endpoint else {
+        return Ok(());
+    };
+    let integration = config.integrations.get(&connection.provider_config_key);
+    let base_url = integration
+        .and_then(|integration| integration.api_base_url.clone())
+        .unwrap_or_else(|| provider.api_base_url.clone());
+    let allowed: &[String] = integration.map_or(&[], |integration| &integration.allowed_hosts);
+    let policy = HttpPolicy::new(
+        &base_url,
+        allowed,
+        provider.request_auth,
+        provider.rate_limit_reset_header.as_deref(),
+        &config.limits,
+    )
+    .map_err(Failure::message)?;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .map_err(Failure::message)?;
+    terapi_host::oauth::deauthorize(&policy, &client, &connection.credentials, endpoint)
+        .await
+        .map_err(|error| {
+            Failure::message(format!(
+                "{error}; the connection was kept (--local-only removes it without revoking)"
+            ))
+        })
 }
 
 /// `terapi serve`.

@@ -1,0 +1,211 @@
+//! The `terapi` binary's server side: `serve` (its refusals and its startup line),
+//! `connect` (the signed link), and `connection remove` revoking the token.
+
+use crate::server_support::{CLIENT_ID, CLIENT_SECRET, SECRET_KEY, oauth_simulator};
+use crate::support::{CHECKR, component};
+use checkr_sim::{AccountSeed, Fault};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+const ENCRYPTION_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+fn write_config(dir: &Path, sim_url: &str, port: u16) -> PathBuf {
+    let path = dir.join("terapi.toml");
+    let text = format!(
+        "data_dir = \"data\"\n\n[server]\nlisten = \"127.0.0.1:{port}\"\n\n\
+         [integrations.checkr-partner]\ncomponent = \"{}\"\napi_base_url = \"{sim_url}\"\n\
+         authorization_url = \"{sim_url}/authorize/{{client_id}}\"\ntoken_url = \"{sim_url}/oauth/tokens\"\n\
+         client_id = \"{CLIENT_ID}\"\n",
+        component("checkr_partner").display()
+    );
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+fn terapi(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env_remove("TERAPI_SECRET_KEY")
+        .env_remove("TERAPI_ENCRYPTION_KEY")
+        .env_remove("TERAPI_ACCESS_TOKEN")
+        .env("TERAPI_CLIENT_SECRET_CHECKR_PARTNER", CLIENT_SECRET)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+fn output(command: &mut Command) -> Output {
+    command.stdin(Stdio::null()).output().expect("terapi runs")
+}
+
+/// A running `terapi serve`, killed when dropped.
+struct Serving(Child);
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn serve(config: &Path) -> (Serving, String) {
+    let mut child = terapi(config)
+        .args(["serve"])
+        .env("TERAPI_SECRET_KEY", SECRET_KEY)
+        .env("TERAPI_ENCRYPTION_KEY", ENCRYPTION_KEY)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let serving = Serving(child);
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the listening line");
+    let url = line
+        .trim()
+        .strip_prefix("terapi listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    (serving, url)
+}
+
+#[test]
+fn serve_refuses_to_start_without_its_keys() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), "http://127.0.0.1:9", free_port());
+    let out = output(
+        terapi(&config)
+            .arg("serve")
+            .env("TERAPI_SECRET_KEY", SECRET_KEY),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        text.contains("TERAPI_ENCRYPTION_KEY") && text.contains("--insecure-dev"),
+        "{text}"
+    );
+    let out = output(terapi(&config).args(["serve", "--insecure-dev"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TERAPI_SECRET_KEY"));
+    let out = output(
+        terapi(&config)
+            .arg("serve")
+            .env("TERAPI_SECRET_KEY", SECRET_KEY)
+            .env("TERAPI_ENCRYPTION_KEY", "too-short"),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(text.contains("TERAPI_ENCRYPTION_KEY"), "{text}");
+    assert!(
+        !text.contains("too-short"),
+        "the key is never echoed: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connect_link_from_the_cli_then_remove_revokes_the_token() {
+    let sim = oauth_simulator(AccountSeed::new("Linked Co")).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &sim.base_url(), free_port());
+    let (_serving, url) = serve(&config);
+
+    // `terapi connect` prints a link to this server that needs no secret key.
+    let out = output(
+        terapi(&config)
+            .args(["connect", CHECKR, "linked"])
+            .env("TERAPI_SECRET_KEY", SECRET_KEY),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let link = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        link.starts_with(&format!("{url}/oauth/connect/{CHECKR}?")),
+        "{link}"
+    );
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+        .expect("client");
+    let page = client
+        .get(&link)
+        .header(reqwest::header::ACCEPT, "text/html")
+        .send()
+        .await
+        .expect("browser");
+    assert_eq!(page.status(), reqwest::StatusCode::OK);
+    assert!(page.text().await.expect("page").contains("Connected"));
+
+    // The CLI reads the encrypted store only with the key.
+    let out =
+        output(terapi(&config).args(["run", CHECKR, "get-account", "--connection", "linked"]));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("TERAPI_ENCRYPTION_KEY"));
+    let out = output(
+        terapi(&config)
+            .args(["run", CHECKR, "get-account", "--connection", "linked"])
+            .env("TERAPI_ENCRYPTION_KEY", ENCRYPTION_KEY),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let account: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON");
+    assert_eq!(account["name"], "Linked Co");
+    let token = sim
+        .requests()
+        .iter()
+        .rev()
+        .find(|request| request.path == "/v1/account")
+        .and_then(|request| request.header("authorization").map(str::to_string))
+        .expect("the action called Checkr");
+
+    // A failing deauthorization keeps the connection.
+    sim.inject_fault(Fault::status("/oauth/deauthorize", 500).times(10));
+    let remove = |config: &Path| {
+        output(
+            terapi(config)
+                .args(["connection", "remove", CHECKR, "linked"])
+                .env("TERAPI_ENCRYPTION_KEY", ENCRYPTION_KEY),
+        )
+    };
+    let out = remove(&config);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("kept"));
+    sim.clear_faults();
+    let out = remove(&config);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let deauthorize = sim
+        .requests()
+        .into_iter()
+        .rev()
+        .find(|request| request.path == "/oauth/deauthorize")
+        .expect("deauthorized");
+    assert_eq!(deauthorize.header("authorization"), Some(token.as_str()));
+    let direct = client
+        .get(format!("{}/v1/account", sim.base_url()))
+        .header(reqwest::header::AUTHORIZATION, token.as_str())
+        .send()
+        .await
+        .expect("direct");
+    assert_eq!(direct.status(), reqwest::StatusCode::UNAUTHORIZED);
+}
