@@ -201,3 +201,129 @@ async fn bad_proxy_input_is_named() {
     assert_eq!(code(&body), "unknown_connection");
     assert!(harness.sim.requests().is_empty());
 }
+
+/// CRC-32 (IEEE), for building a gzip member by hand.
+fn crc32(data: &[u8]) -> u32 {
+    let mut crc = 0xFFFF_FFFFu32;
+    for byte in data {
+        crc ^= u32::from(*byte);
+        for _ in 0..8 {
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+/// `data` as a gzip member with one stored (uncompressed) deflate block.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let len = u16::try_from(data.len()).expect("small");
+    let mut out = vec![0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff];
+    out.push(1); // final block, stored
+    out.extend(len.to_le_bytes());
+    out.extend((!len).to_le_bytes());
+    out.extend(data);
+    out.extend(crc32(data).to_le_bytes());
+    out.extend(u32::from(len).to_le_bytes());
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compressed_bodies_pass_through_unless_decompress_is_asked_for() {
+    use axum::http::header::{ACCEPT_ENCODING, CONTENT_ENCODING, CONTENT_TYPE};
+    use std::sync::{Arc, Mutex};
+    const PLAIN: &[u8] = br#"{"compressed":true}"#;
+    let seen: Arc<Mutex<Vec<Option<String>>>> = Arc::default();
+    let recorded = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/compressed",
+        axum::routing::get(move |headers: axum::http::HeaderMap| {
+            let recorded = recorded.clone();
+            async move {
+                recorded.lock().expect("lock").push(
+                    headers
+                        .get(ACCEPT_ENCODING)
+                        .and_then(|value| value.to_str().ok())
+                        .map(str::to_string),
+                );
+                (
+                    [
+                        (CONTENT_TYPE, "application/json"),
+                        (CONTENT_ENCODING, "gzip"),
+                    ],
+                    gzip(PLAIN),
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let upstream = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let staging = "checkr-partner-staging";
+    let harness = ServerHarness::start_with(checkr_sim::AccountSeed::new("x"), |config| {
+        config
+            .integrations
+            .get_mut(staging)
+            .expect("staging")
+            .api_base_url = Some(upstream.clone());
+    })
+    .await;
+    terapi_host::ConnectionStore::upsert(
+        &harness.store(),
+        &terapi_host::NewConnection::new(
+            staging,
+            "acme",
+            "checkr-partner-staging",
+            Credentials::access_token(TOKEN),
+        ),
+    )
+    .expect("seeded");
+    // A client that shows the bytes as they come.
+    let raw = reqwest::Client::builder()
+        .no_gzip()
+        .build()
+        .expect("client");
+    let request = |decompress: Option<&str>| {
+        let mut request = raw
+            .get(format!("{}/proxy/v1/compressed", harness.base_url))
+            .bearer_auth(SECRET_KEY)
+            .header("Connection-Id", "acme")
+            .header("Provider-Config-Key", staging);
+        if let Some(decompress) = decompress {
+            request = request.header("Decompress", decompress);
+        }
+        request.send()
+    };
+    let passed = request(None).await.expect("proxy");
+    assert_eq!(passed.status(), StatusCode::OK);
+    assert_eq!(
+        passed.headers().get(CONTENT_ENCODING).map(|v| v.as_bytes()),
+        Some(&b"gzip"[..])
+    );
+    assert_eq!(passed.bytes().await.expect("body").as_ref(), gzip(PLAIN));
+
+    let decompressed = request(Some("true")).await.expect("proxy");
+    assert_eq!(decompressed.status(), StatusCode::OK);
+    assert!(decompressed.headers().get(CONTENT_ENCODING).is_none());
+    assert_eq!(
+        decompressed.headers()[CONTENT_TYPE].as_bytes(),
+        b"application/json"
+    );
+    assert_eq!(decompressed.bytes().await.expect("body").as_ref(), PLAIN);
+    let seen = seen.lock().expect("lock").clone();
+    assert_eq!(seen.len(), 2);
+    assert_eq!(
+        seen[0], None,
+        "no compression asked for on the caller's behalf"
+    );
+    assert!(
+        seen[1]
+            .as_deref()
+            .is_some_and(|value| value.contains("gzip"))
+    );
+}
