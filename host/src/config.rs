@@ -430,6 +430,10 @@ pub struct Limits {
     /// the default and much faster per invocation) or `on-demand` (mmap per instance;
     /// for hosts that cannot reserve the pool's address space).
     pub instance_allocator: InstanceAllocator,
+    /// How long a looked-up connection is reused before the store is asked again. Writes
+    /// through this process invalidate at once; another process's writes to a shared
+    /// database are seen within this time. 0 turns the cache off.
+    pub connection_cache_ms: u64,
 }
 
 /// How the engine allocates instances.
@@ -455,6 +459,7 @@ impl Default for Limits {
             log_capture_bytes: 64 << 10,
             max_instances: 1_000,
             instance_allocator: InstanceAllocator::Pooling,
+            connection_cache_ms: 1_000,
         }
     }
 }

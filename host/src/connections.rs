@@ -13,9 +13,11 @@
 //! so another backend (Postgres, for several hosts) is one more implementation of
 //! [`ConnectionStore`].
 
+mod cache;
 mod cipher;
 mod sqlite;
 
+pub use cache::CachingStore;
 pub use cipher::{AesGcmCipher, KeyError, PlaintextCipher};
 pub use sqlite::SqliteConnectionStore;
 

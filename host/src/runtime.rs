@@ -7,7 +7,7 @@ use crate::capabilities::http::{HttpContext, HttpPolicy};
 use crate::capabilities::log::{LogLevel, LogLine, LogSource};
 use crate::capabilities::{self, connection::to_guest};
 use crate::config::{IntegrationConfig, Limits, RuntimeConfig};
-use crate::connections::{ConnectionStore, Credentials, SqliteConnectionStore};
+use crate::connections::{CachingStore, ConnectionStore, Credentials, SqliteConnectionStore};
 use crate::engine::{CacheStats, ComponentCache, EpochTicker, build_engine, ticks_for};
 use crate::providers::{Provider, Providers};
 use crate::sandbox::Sandbox;
@@ -278,7 +278,14 @@ impl Runtime {
             engine,
             _ticker: ticker,
             cache,
-            connections,
+            connections: if config.limits.connection_cache_ms > 0 {
+                Arc::new(CachingStore::new(
+                    connections,
+                    Duration::from_millis(config.limits.connection_cache_ms),
+                ))
+            } else {
+                connections
+            },
             integrations: BTreeMap::new(),
             client,
             limits: config.limits.clone(),
