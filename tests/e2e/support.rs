@@ -20,7 +20,10 @@ pub fn component(name: &str) -> PathBuf {
     // TERAPI_TEST_COMPONENTS overrides where the components come from (e.g. to compare
     // builds in a benchmark).
     let dir = std::env::var_os("TERAPI_TEST_COMPONENTS").map_or_else(
-        || PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../actions/target/wasm32-wasip2/release"),
+        || {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("../actions/target/wasm32-wasip2/release")
+        },
         PathBuf::from,
     );
     let path = dir.join(format!("{name}.wasm"));
