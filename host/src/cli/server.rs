@@ -13,6 +13,9 @@ use terapi_host::{
     Providers, RuntimeConfig,
 };
 
+/// Longest validity of a connect link: a week.
+const MAX_LINK_SECS: u64 = 7 * 24 * 3600;
+
 /// `terapi serve` options.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
@@ -32,8 +35,8 @@ pub struct ConnectArgs {
     provider_config_key: String,
     /// The id your application uses for the connection being created.
     connection_id: String,
-    /// How long the link stays valid, in seconds.
-    #[arg(long, default_value_t = 600)]
+    /// How long the link stays valid, in seconds (at most a week).
+    #[arg(long, default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..=MAX_LINK_SECS))]
     valid_for: u64,
 }
 

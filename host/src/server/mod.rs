@@ -429,8 +429,9 @@ pub fn connect_link(
     connection_id: &str,
     valid_for: Duration,
 ) -> String {
-    let expires = OffsetDateTime::now_utc().unix_timestamp()
-        + i64::try_from(valid_for.as_secs()).unwrap_or(i64::MAX / 2);
+    let expires = OffsetDateTime::now_utc()
+        .unix_timestamp()
+        .saturating_add(i64::try_from(valid_for.as_secs()).unwrap_or(i64::MAX));
     let signature =
         auth::SecretKey::new(secret_key).sign_link(provider_config_key, connection_id, expires);
     let encode =
