@@ -57,14 +57,21 @@ impl Drop for Serving {
     }
 }
 
-fn serve(config: &Path) -> (Serving, String) {
+/// Starts `terapi serve`, logging to `log` at trace level for terapi and the HTTP stack
+/// (the compiler's trace output would only make the test slow).
+fn serve(config: &Path, log: &Path) -> (Serving, String) {
+    let log = std::fs::File::create(log).expect("log file");
     let mut child = terapi(config)
         .args(["serve"])
         .env("TERAPI_SECRET_KEY", SECRET_KEY)
         .env("TERAPI_ENCRYPTION_KEY", ENCRYPTION_KEY)
+        .env(
+            "RUST_LOG",
+            "info,terapi=trace,terapi_host=trace,hyper=trace,hyper_util=trace,reqwest=trace,axum=trace,tower_http=trace",
+        )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(log)
         .spawn()
         .expect("serve starts");
     let stdout = child.stdout.take().expect("stdout");
@@ -119,7 +126,8 @@ async fn connect_link_from_the_cli_then_remove_revokes_the_token() {
     let sim = oauth_simulator(AccountSeed::new("Linked Co")).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let config = write_config(dir.path(), &sim.base_url(), free_port());
-    let (_serving, url) = serve(&config);
+    let log = dir.path().join("serve.log");
+    let (serving, url) = serve(&config, &log);
 
     // `terapi connect` prints a link to this server that needs no secret key.
     let out = output(
@@ -208,4 +216,28 @@ async fn connect_link_from_the_cli_then_remove_revokes_the_token() {
         .await
         .expect("direct");
     assert_eq!(direct.status(), reqwest::StatusCode::UNAUTHORIZED);
+
+    // Even at trace level the server's log holds none of the secrets it handled.
+    drop(serving);
+    let log = std::fs::read_to_string(&log).expect("log");
+    assert!(log.contains("OAuth connection stored"), "the log is live");
+    let raw_token = {
+        use base64::Engine as _;
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(token.trim_start_matches("Basic "))
+            .expect("base64");
+        String::from_utf8(decoded)
+            .expect("utf-8")
+            .trim_end_matches(':')
+            .to_string()
+    };
+    for secret in [
+        SECRET_KEY,
+        CLIENT_SECRET,
+        ENCRYPTION_KEY,
+        raw_token.as_str(),
+        token.as_str(),
+    ] {
+        assert!(!log.contains(secret), "a secret leaked into the log");
+    }
 }
