@@ -484,6 +484,7 @@ mod tests {
             assert!(command.help.starts_with("Usage: cargo xtask "));
             assert!(main_help().contains(command.name));
         }
-        assert!(find_command("bench").is_err());
+        assert!(find_command("bench").is_ok());
+        assert!(find_command("benchmark").is_err());
     }
 }
