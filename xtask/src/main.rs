@@ -162,7 +162,8 @@ Usage: cargo xtask lint
 Runs, and reports every failure (not just the first):
   cargo fmt --all --check
   cargo fmt --all --check --manifest-path actions/Cargo.toml
-  cargo clippy --workspace --all-targets -- -D warnings",
+  cargo clippy --workspace --all-targets -- -D warnings
+  cargo clippy (the same) on actions/, natively",
     },
 ];
 
@@ -245,6 +246,12 @@ fn run(args: &[String]) -> Result<()> {
                 .args(cargo_test_args(&opts.passthrough))
                 .run()?;
             if opts.passthrough.is_empty() {
+                // The actions' own unit tests (input validation) run natively.
+                Cmd::cargo()
+                    .current_dir(&repo)
+                    .args(["test", "--workspace", "--manifest-path"])
+                    .arg(&actions_manifest)
+                    .run()?;
                 // The benchmarks are compiled and run once each as a smoke test (in the
                 // test profile, so nothing is timed): a benchmark that no longer builds
                 // or whose setup broke fails CI.
@@ -414,6 +421,16 @@ fn lint(repo: &Path) -> Result<()> {
                 "-D",
                 "warnings",
             ]),
+        ),
+        (
+            // The guests' code compiles natively too (the SDK's imports become stubs), so
+            // clippy checks it without the wasm toolchain.
+            "clippy (actions)",
+            Cmd::cargo()
+                .current_dir(repo)
+                .args(["clippy", "--workspace", "--all-targets", "--manifest-path"])
+                .arg(&actions_manifest)
+                .args(["--", "-D", "warnings"]),
         ),
     ];
     // Run every check, so one run reports all problems.
