@@ -649,5 +649,6 @@ async fn run(scale: &Scale) -> String {
             .and_then(|node| node["rss_growth_bytes_per_task"].as_f64())
             .map_or("n/a".to_string(), |bytes| format!("{bytes:.1}"))
     );
+    let _ = writeln!(out, "\n{}", include_str!("analysis.md"));
     out
 }
