@@ -363,7 +363,9 @@ impl Runtime {
         linker: &Linker<Sandbox>,
         policy: Arc<HttpPolicy>,
     ) -> anyhow::Result<LoadedComponent> {
+        let started = std::time::Instant::now();
         let component = self.cache.load(&self.engine, path)?;
+        let loaded = started.elapsed();
         let pre = linker
             .instantiate_pre(&component)
             .map_err(|error| anyhow::anyhow!("{error:#}"))?;
@@ -388,6 +390,7 @@ impl Runtime {
             .call_describe(&mut store)
             .await
             .map_err(|error| anyhow::anyhow!("describe failed: {error:#}"))?;
+        let linked_and_described = started.elapsed();
         let mut actions = Vec::with_capacity(described.len());
         let mut input_schemas = HashMap::with_capacity(described.len());
         for info in described {
@@ -413,6 +416,14 @@ impl Runtime {
                 output_schema,
             });
         }
+        tracing::debug!(
+            component = %path.display(),
+            actions = actions.len(),
+            load_ms = loaded.as_secs_f64() * 1e3,
+            link_and_describe_ms = (linked_and_described - loaded).as_secs_f64() * 1e3,
+            schemas_ms = (started.elapsed() - linked_and_described).as_secs_f64() * 1e3,
+            "component ready"
+        );
         Ok(LoadedComponent {
             path: path.to_path_buf(),
             pre,
