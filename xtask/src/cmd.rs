@@ -137,22 +137,19 @@ impl Cmd {
     /// `None` if it could not be started or failed. Its stderr is discarded: a failing probe is
     /// an answer, not an error.
     pub fn probe(&self) -> Option<String> {
-        self.echo();
-        let output = self
-            .command()
-            .stdin(Stdio::null())
-            .stderr(Stdio::null())
-            .output()
-            .ok()?;
-        output
-            .status
-            .success()
-            .then(|| String::from_utf8_lossy(&output.stdout).into_owned())
+        self.probe_output()
+            .filter(|(success, _)| *success)
+            .map(|(_, stdout)| stdout)
     }
 
     /// Like [`Cmd::probe`], but returns stdout whatever the exit status (`None` only if the
     /// command could not be started): for queries that report partial results with a failure.
     pub fn probe_any_status(&self) -> Option<String> {
+        self.probe_output().map(|(_, stdout)| stdout)
+    }
+
+    /// Runs the command quietly: whether it succeeded, and its stdout.
+    fn probe_output(&self) -> Option<(bool, String)> {
         self.echo();
         let output = self
             .command()
@@ -160,7 +157,10 @@ impl Cmd {
             .stderr(Stdio::null())
             .output()
             .ok()?;
-        Some(String::from_utf8_lossy(&output.stdout).into_owned())
+        Some((
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+        ))
     }
 
     /// Starts the command with stdout piped (stdin closed, stderr inherited).

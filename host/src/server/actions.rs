@@ -112,8 +112,9 @@ async fn trigger_inner(
         }
     };
     let runtime = state.runtime().clone();
-    if !asynchronous {
-        let result = runtime
+    // The same run, awaited here or in the background.
+    let run = async move {
+        runtime
             .trigger_action(
                 &provider_config_key,
                 &connection_id,
@@ -121,23 +122,17 @@ async fn trigger_inner(
                 &input,
             )
             .await
-            .map(|output| output.into_json());
-        return Ok(respond(result));
+            .map(|output| output.into_json())
+    };
+    if !asynchronous {
+        return Ok(respond(run.await));
     }
     let id = crate::oauth::new_state().map_err(ApiError::internal)?;
     state.runs().start(&id)?;
     let runs = state.clone();
     let run_id = id.clone();
     tokio::spawn(async move {
-        let result = runtime
-            .trigger_action(
-                &provider_config_key,
-                &connection_id,
-                &body.action_name,
-                &input,
-            )
-            .await
-            .map(|output| output.into_json());
+        let result = run.await;
         runs.runs().finish(&run_id, result);
     });
     Ok((
