@@ -200,3 +200,24 @@ pub struct Node {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub packages: Option<Vec<String>>,
 }
+
+/// Input naming one background check (an invitation).
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct InvitationRef {
+    /// The invitation's id (from `trigger-background-check`).
+    pub id: String,
+}
+
+impl InvitationRef {
+    /// The trimmed id, or `Invalid input provided` when it is not a Checkr id.
+    pub fn checked_id(&self) -> Result<&str, terapi_sdk::ActionError> {
+        let id = self.id.trim();
+        let mut errors = InputErrors::new();
+        if !validate::is_identifier(id) {
+            errors.add("id", "must be a Checkr invitation id");
+        }
+        errors.into_result()?;
+        Ok(id)
+    }
+}
