@@ -280,9 +280,7 @@ impl<T: DeserializeOwned> Pages<T> {
             }
             items.extend(page.items);
         }
-        if let Some(limit) = limit
-            && items.len() >= limit
-        {
+        if let Some(limit) = limit.filter(|limit| items.len() >= *limit) {
             has_more = items.len() > limit || self.has_next();
             items.truncate(limit);
         }
@@ -383,9 +381,11 @@ impl<T: DeserializeOwned> Pages<T> {
             self.stop = Some(StopReason::LastPage);
             return None;
         };
-        if let Follow::Link(link) | Follow::Param(_, link) = &next
-            && !self.seen.insert(link.clone())
-        {
+        let repeated = match &next {
+            Follow::Link(link) | Follow::Param(_, link) => !self.seen.insert(link.clone()),
+            _ => false,
+        };
+        if repeated {
             self.stop = Some(StopReason::Repeated);
             warn(&format!(
                 "{} gave a next page it had already given; stopping after page {}",

@@ -207,8 +207,10 @@ fn check(input: &Input) -> Result<Body, ActionError> {
         .work_location
         .as_ref()
         .map(|location| location.check("work_location", &mut errors));
-    if let Some(key) = &input.idempotency_key
-        && !validate::is_idempotency_key(key.trim())
+    if input
+        .idempotency_key
+        .as_ref()
+        .is_some_and(|key| !validate::is_idempotency_key(key.trim()))
     {
         errors.add(
             "idempotency_key",

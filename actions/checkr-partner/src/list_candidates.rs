@@ -68,9 +68,7 @@ pub fn run(input: Input) -> Result<Output, ActionError> {
             }
         }
     }
-    if let [Some(after), Some(before)] = bounds
-        && after >= before
-    {
+    if matches!(bounds, [Some(after), Some(before)] if after >= before) {
         errors.add("created_before", "must be later than created_after");
     }
     if input.limit == Some(0) {

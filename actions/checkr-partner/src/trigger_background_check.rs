@@ -99,8 +99,10 @@ fn check(input: &Input, hierarchy: bool) -> Result<Body, ActionError> {
             })
             .collect::<Vec<_>>()
     });
-    if let Some(key) = &input.idempotency_key
-        && !validate::is_idempotency_key(key.trim())
+    if input
+        .idempotency_key
+        .as_ref()
+        .is_some_and(|key| !validate::is_idempotency_key(key.trim()))
     {
         errors.add(
             "idempotency_key",
