@@ -17,8 +17,10 @@ use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAlloc
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Bytes of each linear memory kept resident (and reset in place) between invocations.
-/// A Rust action's memory starts with a 1 MiB stack and a small heap; 2 MiB covers what a
-/// typical invocation touches, and only pages actually dirtied are reset.
+/// terapi's actions are linked with 1 MiB of initial memory (a 256 KiB stack, data, heap;
+/// see `actions/checkr-partner/build.rs`); 2 MiB also covers an invocation that grew its
+/// heap somewhat, and only pages actually dirtied are reset. The `PAGEMAP_SCAN` that finds
+/// them walks the instance's whole accessible memory, which is why actions start small.
 pub const KEEP_RESIDENT: usize = 2 << 20;
 
 /// Builds the engine every invocation shares.
@@ -151,7 +153,7 @@ impl ComponentCache {
     }
 
     /// Loads the component at `path`, from the cache when possible.
-    pub fn load(&self, engine: &Engine, path: &Path) -> anyhow::Result<Component> {
+    pub fn load(&self, engine: &Engine, path: &Path) -> anyhow::Result<CachedComponent> {
         let wasm = std::fs::read(path).map_err(|error| {
             anyhow::anyhow!("cannot read component {}: {error}", path.display())
         })?;
@@ -163,7 +165,7 @@ impl ComponentCache {
                 Ok(component) => {
                     self.stats.loaded.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(component = %path.display(), "loaded precompiled component from cache");
-                    return Ok(component);
+                    return Ok(CachedComponent { component, entry });
                 }
                 Err(error) => {
                     tracing::warn!(entry = %entry.display(), %error, "discarding unusable cache entry");
@@ -175,20 +177,55 @@ impl ComponentCache {
         })?;
         self.stats.compiled.fetch_add(1, Ordering::Relaxed);
         tracing::info!(component = %path.display(), "compiled component");
-        if let Err(error) = self.store(&entry, &compiled) {
+        // A recompiled entry invalidates whatever was recorded beside the old one.
+        let _ = std::fs::remove_file(sidecar(&entry, DESCRIPTION));
+        if let Err(error) = store(&self.dir, &entry, &compiled) {
             // The cache is an optimisation: a read-only data directory only costs time.
             tracing::warn!(entry = %entry.display(), %error, "cannot write the component cache");
         }
-        deserialize_bytes(engine, &compiled)
+        let component = deserialize_bytes(engine, &compiled)?;
+        Ok(CachedComponent { component, entry })
+    }
+}
+
+/// Suffix of the file beside a cache entry that holds the component's self-description.
+const DESCRIPTION: &str = "actions.json";
+
+/// A component and its place in the [`ComponentCache`].
+pub struct CachedComponent {
+    /// The compiled component.
+    pub component: Component,
+    entry: PathBuf,
+}
+
+impl CachedComponent {
+    /// What the component said of itself the last time it was loaded (its `describe`
+    /// output, as the runtime recorded it), if recorded. The entry is keyed by the
+    /// component's SHA-256, so a changed component never sees an old description.
+    pub fn recorded_description(&self) -> Option<String> {
+        std::fs::read_to_string(sidecar(&self.entry, DESCRIPTION)).ok()
     }
 
-    fn store(&self, entry: &Path, compiled: &[u8]) -> std::io::Result<()> {
-        std::fs::create_dir_all(&self.dir)?;
-        // Write then rename, so a crash or a concurrent start never sees a torn file.
-        let temporary = entry.with_extension(format!("tmp{}", std::process::id()));
-        std::fs::write(&temporary, compiled)?;
-        std::fs::rename(&temporary, entry)
+    /// Records the component's description beside its compiled code, for the next start.
+    pub fn record_description(&self, description: &str) {
+        let file = sidecar(&self.entry, DESCRIPTION);
+        let dir = self.entry.parent().unwrap_or(Path::new("."));
+        if let Err(error) = store(dir, &file, description.as_bytes()) {
+            tracing::warn!(entry = %file.display(), %error, "cannot record the component's description");
+        }
     }
+}
+
+fn sidecar(entry: &Path, suffix: &str) -> PathBuf {
+    entry.with_extension(suffix)
+}
+
+fn store(dir: &Path, file: &Path, contents: &[u8]) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    // Write then rename, so a crash or a concurrent start never sees a torn file.
+    let temporary = file.with_extension(format!("tmp{}", std::process::id()));
+    std::fs::write(&temporary, contents)?;
+    std::fs::rename(&temporary, file)
 }
 
 #[allow(unsafe_code)]

@@ -13,17 +13,18 @@ use crate::providers::{Provider, Providers};
 use crate::sandbox::Sandbox;
 use crate::schema::{FieldError, InputSchema};
 use reqwest::header::HeaderValue;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 use wasmtime::component::Linker;
 use wasmtime::{Engine, Store, Trap};
 
 /// An action a component carries, as it describes itself.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct ActionInfo {
     /// The name it is triggered by, e.g. `get-account`.
     pub name: String,
@@ -40,9 +41,54 @@ struct LoadedComponent {
     path: PathBuf,
     pre: ActionPre<Sandbox>,
     actions: Vec<ActionInfo>,
-    /// Each action's input schema, compiled, by action name.
-    input_schemas: HashMap<String, InputSchema>,
+    /// Each action's input validator, by action name.
+    input_schemas: HashMap<String, InputValidator>,
 }
+
+/// An action's input schema and, once needed, its compiled validator.
+///
+/// Compiling the eleven schemas of the Checkr component takes ~2 ms, as long as the rest
+/// of a cached start together; a start from a recorded description therefore leaves
+/// compiling to each action's first invocation (~0.2 ms, once). A description is only
+/// recorded after all its schemas compiled, so a lazy compile does not fail in practice.
+struct InputValidator {
+    schema: Value,
+    compiled: OnceLock<Result<InputSchema, String>>,
+}
+
+impl InputValidator {
+    fn lazy(schema: Value) -> Self {
+        InputValidator {
+            schema,
+            compiled: OnceLock::new(),
+        }
+    }
+
+    fn compiled(schema: Value) -> Result<Self, String> {
+        let compiled = InputSchema::compile(schema.clone())?;
+        Ok(InputValidator {
+            schema,
+            compiled: OnceLock::from(Ok(compiled)),
+        })
+    }
+
+    fn get(&self) -> Result<&InputSchema, &str> {
+        self.compiled
+            .get_or_init(|| InputSchema::compile(self.schema.clone()))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+/// The format of the description recorded beside a cached component.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordedDescription {
+    format: u32,
+    actions: Vec<ActionInfo>,
+}
+
+const DESCRIPTION_FORMAT: u32 = 1;
 
 /// One configured integration.
 struct Integration {
@@ -364,15 +410,71 @@ impl Runtime {
         policy: Arc<HttpPolicy>,
     ) -> anyhow::Result<LoadedComponent> {
         let started = std::time::Instant::now();
-        let component = self.cache.load(&self.engine, path)?;
+        let cached = self.cache.load(&self.engine, path)?;
         let loaded = started.elapsed();
         let pre = linker
-            .instantiate_pre(&component)
+            .instantiate_pre(&cached.component)
             .map_err(|error| anyhow::anyhow!("{error:#}"))?;
         let pre = ActionPre::new(pre).map_err(|error| {
             anyhow::anyhow!("does not implement the terapi `action` world: {error:#}")
         })?;
-        // Ask the component what it carries, once.
+        let recorded = cached.recorded_description().and_then(|text| {
+            match serde_json::from_str::<RecordedDescription>(&text) {
+                Ok(recorded) if recorded.format == DESCRIPTION_FORMAT => Some(recorded.actions),
+                Ok(_) => None,
+                Err(error) => {
+                    tracing::warn!(component = %path.display(), %error, "ignoring an unreadable recorded description");
+                    None
+                }
+            }
+        });
+        let from_record = recorded.is_some();
+        let (actions, input_schemas) = match recorded {
+            Some(actions) => {
+                let validators = actions
+                    .iter()
+                    .map(|info| {
+                        let validator = InputValidator::lazy(info.input_schema.clone());
+                        (info.name.clone(), validator)
+                    })
+                    .collect::<HashMap<_, _>>();
+                (actions, validators)
+            }
+            None => {
+                let (actions, validators) = self.describe(&pre, policy).await?;
+                let record = RecordedDescription {
+                    format: DESCRIPTION_FORMAT,
+                    actions,
+                };
+                if let Ok(text) = serde_json::to_string(&record) {
+                    cached.record_description(&text);
+                }
+                (record.actions, validators)
+            }
+        };
+        tracing::debug!(
+            component = %path.display(),
+            actions = actions.len(),
+            load_ms = loaded.as_secs_f64() * 1e3,
+            link_and_describe_ms = (started.elapsed() - loaded).as_secs_f64() * 1e3,
+            described_by = if from_record { "recorded description" } else { "the component" },
+            "component ready"
+        );
+        Ok(LoadedComponent {
+            path: path.to_path_buf(),
+            pre,
+            actions,
+            input_schemas,
+        })
+    }
+
+    /// Asks a component what it carries (its `describe` export) and compiles each
+    /// action's input schema, failing on a schema that is not JSON or not a JSON Schema.
+    async fn describe(
+        &self,
+        pre: &ActionPre<Sandbox>,
+        policy: Arc<HttpPolicy>,
+    ) -> anyhow::Result<(Vec<ActionInfo>, HashMap<String, InputValidator>)> {
         let connection = Arc::new(wit_connection::Connection {
             connection_id: String::new(),
             provider_config_key: String::new(),
@@ -390,9 +492,8 @@ impl Runtime {
             .call_describe(&mut store)
             .await
             .map_err(|error| anyhow::anyhow!("describe failed: {error:#}"))?;
-        let linked_and_described = started.elapsed();
         let mut actions = Vec::with_capacity(described.len());
-        let mut input_schemas = HashMap::with_capacity(described.len());
+        let mut validators = HashMap::with_capacity(described.len());
         for info in described {
             let schema = |which: &str, text: &str| {
                 serde_json::from_str::<Value>(text).map_err(|error| {
@@ -404,9 +505,9 @@ impl Runtime {
             };
             let input_schema = schema("input", &info.input_schema)?;
             let output_schema = schema("output", &info.output_schema)?;
-            let compiled = InputSchema::compile(input_schema.clone())
+            let validator = InputValidator::compiled(input_schema.clone())
                 .map_err(|error| anyhow::anyhow!("action `{}`: {error}", info.name))?;
-            if input_schemas.insert(info.name.clone(), compiled).is_some() {
+            if validators.insert(info.name.clone(), validator).is_some() {
                 anyhow::bail!("the component declares action `{}` twice", info.name);
             }
             actions.push(ActionInfo {
@@ -416,20 +517,7 @@ impl Runtime {
                 output_schema,
             });
         }
-        tracing::debug!(
-            component = %path.display(),
-            actions = actions.len(),
-            load_ms = loaded.as_secs_f64() * 1e3,
-            link_and_describe_ms = (linked_and_described - loaded).as_secs_f64() * 1e3,
-            schemas_ms = (started.elapsed() - linked_and_described).as_secs_f64() * 1e3,
-            "component ready"
-        );
-        Ok(LoadedComponent {
-            path: path.to_path_buf(),
-            pre,
-            actions,
-            input_schemas,
-        })
+        Ok((actions, validators))
     }
 
     fn new_store(
@@ -675,9 +763,12 @@ fn check_input(
             errors: Vec::new(),
         })?
     };
-    let Some(schema) = component.input_schemas.get(action) else {
+    let Some(validator) = component.input_schemas.get(action) else {
         return Ok(());
     };
+    let schema = validator.get().map_err(|error| {
+        TriggerError::Internal(format!("the input schema of `{action}` does not compile: {error}"))
+    })?;
     schema
         .validate(&input)
         .map_err(|errors| TriggerError::InvalidInput {

@@ -2,7 +2,7 @@
 //! component cache survives restarts.
 
 use crate::support::*;
-use terapi_host::{FieldError, Runtime, TriggerError};
+use terapi_host::{Credentials, FieldError, NewConnection, Runtime, TriggerError};
 
 #[tokio::test]
 async fn unknown_action_names_the_action_and_lists_the_available_ones() {
@@ -115,6 +115,91 @@ async fn second_start_loads_components_from_the_cache_without_compiling() {
     assert_eq!(second.component_cache_stats().loaded_from_cache(), 2);
     let actions = second.actions(CHECKR).expect("checkr actions");
     assert!(actions.iter().any(|action| action.name == "get-account"));
+}
+
+/// The description files recorded beside the cache entries.
+fn recorded_descriptions(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(data_dir.join("cache"))
+        .expect("cache dir")
+        .map(|entry| entry.expect("entry").path())
+        .filter(|path| path.to_string_lossy().ends_with(".actions.json"))
+        .collect()
+}
+
+#[tokio::test]
+async fn second_start_takes_the_actions_from_the_recorded_description() {
+    let sim = simulator().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    drop(
+        Runtime::new(config(data_dir.path(), &sim.base_url()))
+            .await
+            .expect("first start"),
+    );
+    let recorded = recorded_descriptions(data_dir.path());
+    assert_eq!(recorded.len(), 2, "one description per component: {recorded:?}");
+    // Mark the record, so the second start shows whether it read it or asked the component.
+    for path in &recorded {
+        let text = std::fs::read_to_string(path).expect("read");
+        let marked = text.replace(
+            "Returns the Checkr account",
+            "(recorded) Returns the Checkr account",
+        );
+        std::fs::write(path, marked).expect("write");
+    }
+    let second = Runtime::new(config(data_dir.path(), &sim.base_url()))
+        .await
+        .expect("second start");
+    let get_account = second
+        .actions(CHECKR)
+        .expect("checkr actions")
+        .iter()
+        .find(|action| action.name == "get-account")
+        .expect("get-account");
+    assert!(
+        get_account.description.starts_with("(recorded) "),
+        "{}",
+        get_account.description
+    );
+    // Inputs are still checked against the recorded schemas (compiled on first use).
+    second
+        .connections()
+        .upsert(&NewConnection::new(
+            GUESTS,
+            CONNECTION,
+            "checkr-partner",
+            Credentials::access_token(TOKEN),
+        ))
+        .expect("connection stored");
+    let error = second
+        .trigger_action(GUESTS, CONNECTION, "fetch", r#"{"endpoint": 42}"#)
+        .await
+        .expect_err("wrong type");
+    assert_eq!(error.code(), "invalid_action_input");
+    assert!(sim.requests().is_empty());
+}
+
+#[tokio::test]
+async fn unreadable_recorded_description_is_replaced_by_asking_the_component() {
+    let sim = simulator().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    drop(
+        Runtime::new(config(data_dir.path(), &sim.base_url()))
+            .await
+            .expect("first start"),
+    );
+    for path in recorded_descriptions(data_dir.path()) {
+        std::fs::write(path, b"{\"format\": 1, \"actions\": [{\"nam").expect("corrupt");
+    }
+    let runtime = Runtime::new(config(data_dir.path(), &sim.base_url()))
+        .await
+        .expect("starts despite the unreadable description");
+    assert_eq!(runtime.component_cache_stats().compiled(), 0);
+    let actions = runtime.actions(CHECKR).expect("checkr actions");
+    assert_eq!(actions.len(), 11, "{actions:?}");
+    for path in recorded_descriptions(data_dir.path()) {
+        let text = std::fs::read_to_string(&path).expect("read");
+        serde_json::from_str::<serde_json::Value>(&text).expect("recorded again, readable");
+    }
 }
 
 #[tokio::test]
