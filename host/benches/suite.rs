@@ -660,7 +660,11 @@ async fn run(scale: &Scale) -> String {
     let _ = writeln!(
         out,
         "| **cached load of the Checkr component** (difference of the two rows above) | **{:.2} ms** |",
-        checkr_start.p50.saturating_sub(empty_start.p50).as_secs_f64() * 1e3
+        checkr_start
+            .p50
+            .saturating_sub(empty_start.p50)
+            .as_secs_f64()
+            * 1e3
     );
     let _ = writeln!(
         out,

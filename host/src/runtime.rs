@@ -767,7 +767,9 @@ fn check_input(
         return Ok(());
     };
     let schema = validator.get().map_err(|error| {
-        TriggerError::Internal(format!("the input schema of `{action}` does not compile: {error}"))
+        TriggerError::Internal(format!(
+            "the input schema of `{action}` does not compile: {error}"
+        ))
     })?;
     schema
         .validate(&input)

@@ -136,7 +136,11 @@ async fn second_start_takes_the_actions_from_the_recorded_description() {
             .expect("first start"),
     );
     let recorded = recorded_descriptions(data_dir.path());
-    assert_eq!(recorded.len(), 2, "one description per component: {recorded:?}");
+    assert_eq!(
+        recorded.len(),
+        2,
+        "one description per component: {recorded:?}"
+    );
     // Mark the record, so the second start shows whether it read it or asked the component.
     for path in &recorded {
         let text = std::fs::read_to_string(path).expect("read");

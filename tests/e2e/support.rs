@@ -14,6 +14,9 @@ pub const CONNECTION: &str = "acme";
 pub const CHECKR: &str = "checkr-partner";
 /// The integration backed by the misbehaving test guests (tests/guests).
 pub const GUESTS: &str = "test-guests";
+/// The integration backed by the sandbox probe (tests/sandbox-probe); only in the
+/// configurations that add it with [`with_sandbox_probe`].
+pub const PROBE: &str = "sandbox-probe";
 
 /// Where `cargo xtask build-actions` puts the components.
 pub fn component(name: &str) -> PathBuf {
@@ -63,6 +66,13 @@ pub fn config(data_dir: &std::path::Path, api_base_url: &str) -> RuntimeConfig {
     config.integrations.insert(CHECKR.into(), checkr);
     config.integrations.insert(GUESTS.into(), guests);
     config
+}
+
+/// Adds the [`PROBE`] integration to `config`.
+pub fn with_sandbox_probe(config: &mut RuntimeConfig) {
+    let mut probe = IntegrationConfig::new(component("terapi_sandbox_probe"));
+    probe.provider = Some("checkr-partner".into());
+    config.integrations.insert(PROBE.into(), probe);
 }
 
 /// A simulator, a runtime pointed at it, and the default connection on both

@@ -1,0 +1,9 @@
+//! A test program for the terapi host: an action that tries what the sandbox must deny
+//! (files, environment) and what it must allow (clock, randomness, printing).
+
+mod probe_sandbox;
+
+terapi_sdk::actions! {
+    /// Tries to read files and environment, and prints to stdout and stderr.
+    "probe-sandbox" => probe_sandbox::run,
+}
