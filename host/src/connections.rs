@@ -24,6 +24,7 @@ pub use sqlite::SqliteConnectionStore;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::fmt;
+use std::sync::Arc;
 use time::OffsetDateTime;
 
 /// What a connection authenticates with. Serialized with a `type` tag in Nango's style
@@ -263,6 +264,17 @@ pub trait ConnectionStore: Send + Sync + 'static {
         provider_config_key: &str,
         connection_id: &str,
     ) -> Result<Option<Connection>, StoreError>;
+    /// [`ConnectionStore::get`], shared. A caching store returns the same `Arc` for as
+    /// long as its entry is fresh, which lets callers keep what they derive from a
+    /// connection (the runtime: the guest's view and the `Authorization` value) until it
+    /// changes.
+    fn get_shared(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<Option<Arc<Connection>>, StoreError> {
+        Ok(self.get(provider_config_key, connection_id)?.map(Arc::new))
+    }
     /// Connections matching the filter, oldest first.
     fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError>;
     /// Deletes the connection; `false` if there was none.

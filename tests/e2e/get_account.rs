@@ -145,3 +145,30 @@ async fn staging_integration_uses_the_same_component_against_its_own_base_url() 
         "the shared component is compiled once, plus the test guests"
     );
 }
+
+#[tokio::test]
+async fn replaced_credentials_are_used_by_the_very_next_run() {
+    let harness = Harness::start().await;
+    assert_eq!(harness.account_name().await, "Acme Staffing");
+    // The runtime keeps what it derived from the connection (guest record, Authorization
+    // value); replacing the credentials must not leave the old ones in use.
+    harness.connect(
+        CHECKR,
+        CONNECTION,
+        Credentials::access_token("replaced-token"),
+    );
+    let error = harness
+        .runtime
+        .trigger_action(CHECKR, CONNECTION, "get-account", "{}")
+        .await
+        .expect_err("the replaced token is unknown to Checkr");
+    assert!(matches!(error, TriggerError::Action { .. }), "{error:?}");
+    let requests = harness.sim.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[1].header("authorization"),
+        Some(basic("replaced-token").as_str())
+    );
+    harness.connect(CHECKR, CONNECTION, Credentials::access_token(TOKEN));
+    assert_eq!(harness.account_name().await, "Acme Staffing");
+}

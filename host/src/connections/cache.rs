@@ -27,7 +27,7 @@ type Key = (String, String);
 pub struct CachingStore {
     inner: Arc<dyn ConnectionStore>,
     ttl: Duration,
-    entries: Mutex<HashMap<Key, (Instant, Connection)>>,
+    entries: Mutex<HashMap<Key, (Instant, Arc<Connection>)>>,
 }
 
 impl CachingStore {
@@ -40,7 +40,7 @@ impl CachingStore {
         }
     }
 
-    fn entries(&self) -> MutexGuard<'_, HashMap<Key, (Instant, Connection)>> {
+    fn entries(&self) -> MutexGuard<'_, HashMap<Key, (Instant, Arc<Connection>)>> {
         // Entries are plain values: a panic elsewhere cannot leave one half-written.
         self.entries
             .lock()
@@ -66,6 +66,16 @@ impl ConnectionStore for CachingStore {
         provider_config_key: &str,
         connection_id: &str,
     ) -> Result<Option<Connection>, StoreError> {
+        Ok(self
+            .get_shared(provider_config_key, connection_id)?
+            .map(|connection| (*connection).clone()))
+    }
+
+    fn get_shared(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<Option<Arc<Connection>>, StoreError> {
         let now = Instant::now();
         let key = (provider_config_key.to_string(), connection_id.to_string());
         if let Some((fetched, connection)) = self.entries().get(&key)
@@ -73,7 +83,10 @@ impl ConnectionStore for CachingStore {
         {
             return Ok(Some(connection.clone()));
         }
-        let found = self.inner.get(provider_config_key, connection_id)?;
+        let found = self
+            .inner
+            .get(provider_config_key, connection_id)?
+            .map(Arc::new);
         let mut entries = self.entries();
         match &found {
             Some(connection) => {
