@@ -48,14 +48,41 @@ impl ResourceLimiter for MemoryLimiter {
 
 /// Everything a sandbox's host functions can reach.
 pub(crate) struct Sandbox {
-    wasi: WasiCtx,
+    /// Built on the guest's first WASI call: an action that makes none (a typical Checkr
+    /// action only uses terapi's interfaces) does not pay for a WASI context per run.
+    wasi: Option<Wasi>,
     table: ResourceTable,
     pub(crate) limiter: MemoryLimiter,
     pub(crate) connection: Arc<wit_connection::Connection>,
     pub(crate) http: HttpContext,
     pub(crate) logs: Vec<LogLine>,
+    log_capture_bytes: usize,
+}
+
+/// The WASI context and the output it captures.
+struct Wasi {
+    ctx: WasiCtx,
     stdout: CapturedOutput,
     stderr: CapturedOutput,
+}
+
+impl Wasi {
+    fn new(log_capture_bytes: usize) -> Self {
+        let stdout = CapturedOutput::new(log_capture_bytes);
+        let stderr = CapturedOutput::new(log_capture_bytes);
+        let ctx = WasiCtxBuilder::new()
+            .stdout(stdout.clone())
+            .stderr(stderr.clone())
+            .allow_tcp(false)
+            .allow_udp(false)
+            .allow_ip_name_lookup(false)
+            .build();
+        Wasi {
+            ctx,
+            stdout,
+            stderr,
+        }
+    }
 }
 
 impl Sandbox {
@@ -65,17 +92,8 @@ impl Sandbox {
         memory_limit: usize,
         log_capture_bytes: usize,
     ) -> Self {
-        let stdout = CapturedOutput::new(log_capture_bytes);
-        let stderr = CapturedOutput::new(log_capture_bytes);
-        let wasi = WasiCtxBuilder::new()
-            .stdout(stdout.clone())
-            .stderr(stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
         Sandbox {
-            wasi,
+            wasi: None,
             table: ResourceTable::new(),
             limiter: MemoryLimiter {
                 limit: memory_limit,
@@ -84,23 +102,26 @@ impl Sandbox {
             connection,
             http,
             logs: Vec::new(),
-            stdout,
-            stderr,
+            log_capture_bytes,
         }
     }
 
     /// The run log: lines the guest logged, then what it printed.
     pub(crate) fn into_logs(mut self) -> Vec<LogLine> {
-        self.stdout.drain_into(LogSource::Stdout, &mut self.logs);
-        self.stderr.drain_into(LogSource::Stderr, &mut self.logs);
+        if let Some(wasi) = &self.wasi {
+            wasi.stdout.drain_into(LogSource::Stdout, &mut self.logs);
+            wasi.stderr.drain_into(LogSource::Stderr, &mut self.logs);
+        }
         self.logs
     }
 }
 
 impl WasiView for Sandbox {
     fn ctx(&mut self) -> WasiCtxView<'_> {
+        let capture = self.log_capture_bytes;
+        let wasi = self.wasi.get_or_insert_with(|| Wasi::new(capture));
         WasiCtxView {
-            ctx: &mut self.wasi,
+            ctx: &mut wasi.ctx,
             table: &mut self.table,
         }
     }
