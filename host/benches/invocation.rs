@@ -51,6 +51,17 @@ fn invocation(c: &mut Criterion) {
                 .expect("get-account")
         })
     });
+    // The host's HTTP path without the Checkr model: the guest passes the body through
+    // as a string, so the difference to get-account is the guest's JSON work.
+    c.bench_function("p2_fetch_action", |b| {
+        b.to_async(&tokio).iter(|| async {
+            harness
+                .runtime
+                .trigger_action(GUESTS, CONNECTION, "fetch", r#"{"endpoint": "/v1/account"}"#)
+                .await
+                .expect("fetch")
+        })
+    });
     c.bench_function("p2_native_reqwest_get", |b| {
         b.to_async(&tokio).iter(|| async {
             let response = client

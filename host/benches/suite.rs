@@ -235,6 +235,16 @@ impl Bench {
             .expect("get-account");
     }
 
+    /// The same GET through the host, the body passed through as a string: no Checkr
+    /// model parsed in the guest.
+    async fn fetch_account(&self) {
+        self.harness
+            .runtime
+            .trigger_action(GUESTS, CONNECTION, "fetch", r#"{"endpoint": "/v1/account"}"#)
+            .await
+            .expect("fetch");
+    }
+
     async fn native_get(&self, url: &str, authorization: &str) {
         let response = self
             .client
@@ -357,6 +367,7 @@ async fn run(scale: &Scale) -> String {
 
     // P2
     let action = measure(scale.p2_iterations, || bench.get_account()).await;
+    let fetch = measure(scale.p2_iterations, || bench.fetch_account()).await;
     let native = measure(scale.p2_iterations, || {
         bench.native_get(&account_url, &authorization)
     })
@@ -605,6 +616,13 @@ async fn run(scale: &Scale) -> String {
         micros(action.p50),
         micros(action.p99),
         action.samples
+    );
+    let _ = writeln!(
+        out,
+        "| the same GET through the host, body passed through as a string (`fetch` test action) | {} | {} | {} |",
+        micros(fetch.p50),
+        micros(fetch.p99),
+        fetch.samples
     );
     let _ = writeln!(
         out,
