@@ -57,7 +57,12 @@ fn invocation(c: &mut Criterion) {
         b.to_async(&tokio).iter(|| async {
             harness
                 .runtime
-                .trigger_action(GUESTS, CONNECTION, "fetch", r#"{"endpoint": "/v1/account"}"#)
+                .trigger_action(
+                    GUESTS,
+                    CONNECTION,
+                    "fetch",
+                    r#"{"endpoint": "/v1/account"}"#,
+                )
                 .await
                 .expect("fetch")
         })

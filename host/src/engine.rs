@@ -77,8 +77,22 @@ impl EpochTicker {
         let thread = std::thread::Builder::new()
             .name("terapi-epoch".into())
             .spawn(move || {
-                while !thread_stop.load(Ordering::Relaxed) {
-                    std::thread::sleep(EPOCH_TICK);
+                let mut next = std::time::Instant::now() + EPOCH_TICK;
+                loop {
+                    // Parked rather than asleep, so dropping the ticker wakes it at once
+                    // instead of waiting out the tick (a runtime's drop would otherwise
+                    // take up to 10 ms). Early wake-ups just park again until the tick.
+                    let now = std::time::Instant::now();
+                    if now < next {
+                        std::thread::park_timeout(next - now);
+                    }
+                    if thread_stop.load(Ordering::Relaxed) {
+                        break;
+                    }
+                    if std::time::Instant::now() < next {
+                        continue;
+                    }
+                    next = std::time::Instant::now() + EPOCH_TICK;
                     match weak.upgrade() {
                         Some(engine) => engine.increment_epoch(),
                         None => break,
@@ -96,6 +110,7 @@ impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
         if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
             let _ = thread.join();
         }
     }
