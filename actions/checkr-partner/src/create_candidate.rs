@@ -207,16 +207,7 @@ fn check(input: &Input) -> Result<Body, ActionError> {
         .work_location
         .as_ref()
         .map(|location| location.check("work_location", &mut errors));
-    if input
-        .idempotency_key
-        .as_ref()
-        .is_some_and(|key| !validate::is_idempotency_key(key.trim()))
-    {
-        errors.add(
-            "idempotency_key",
-            "must be 1 to 255 visible ASCII characters",
-        );
-    }
+    validate::check_idempotency_key(input.idempotency_key.as_deref(), &mut errors);
     errors.into_result()?;
 
     Ok(Body {

@@ -99,16 +99,7 @@ fn check(input: &Input, hierarchy: bool) -> Result<Body, ActionError> {
             })
             .collect::<Vec<_>>()
     });
-    if input
-        .idempotency_key
-        .as_ref()
-        .is_some_and(|key| !validate::is_idempotency_key(key.trim()))
-    {
-        errors.add(
-            "idempotency_key",
-            "must be 1 to 255 visible ASCII characters",
-        );
-    }
+    validate::check_idempotency_key(input.idempotency_key.as_deref(), &mut errors);
     errors.into_result()?;
     Ok(Body {
         candidate_id,

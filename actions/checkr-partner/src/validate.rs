@@ -2,6 +2,8 @@
 //! country and state codes, dates. Each returns whether the value is acceptable; callers
 //! record problems with [`terapi_sdk::InputErrors`] without quoting the value.
 
+use terapi_sdk::InputErrors;
+
 /// `local@domain.tld`: one `@`, no whitespace, a dot-separated domain with no empty label.
 pub fn is_email(value: &str) -> bool {
     let Some((local, domain)) = value.split_once('@') else {
@@ -186,6 +188,17 @@ pub fn is_phone(value: &str) -> bool {
 /// An `Idempotency-Key` a caller may choose: 1 to 255 visible ASCII characters.
 pub fn is_idempotency_key(value: &str) -> bool {
     (1..=255).contains(&value.len()) && value.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// Records an error under `idempotency_key` when the input sets one that is not a valid
+/// key (see [`is_idempotency_key`]).
+pub fn check_idempotency_key(key: Option<&str>, errors: &mut InputErrors) {
+    if key.is_some_and(|key| !is_idempotency_key(key.trim())) {
+        errors.add(
+            "idempotency_key",
+            "must be 1 to 255 visible ASCII characters",
+        );
+    }
 }
 
 /// Two-letter codes of the US states, the District of Columbia and the inhabited
