@@ -117,6 +117,19 @@ async fn second_start_loads_components_from_the_cache_without_compiling() {
     assert!(actions.iter().any(|action| action.name == "get-account"));
 }
 
+/// A simulator and a data directory a runtime has started in once (compiling the
+/// components and recording their descriptions) and stopped.
+async fn started_once() -> (checkr_sim::Simulator, tempfile::TempDir) {
+    let sim = simulator().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    drop(
+        Runtime::new(config(data_dir.path(), &sim.base_url()))
+            .await
+            .expect("first start"),
+    );
+    (sim, data_dir)
+}
+
 /// The description files recorded beside the cache entries.
 fn recorded_descriptions(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     std::fs::read_dir(data_dir.join("cache"))
@@ -128,13 +141,7 @@ fn recorded_descriptions(data_dir: &std::path::Path) -> Vec<std::path::PathBuf> 
 
 #[tokio::test]
 async fn second_start_takes_the_actions_from_the_recorded_description() {
-    let sim = simulator().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    drop(
-        Runtime::new(config(data_dir.path(), &sim.base_url()))
-            .await
-            .expect("first start"),
-    );
+    let (sim, data_dir) = started_once().await;
     let recorded = recorded_descriptions(data_dir.path());
     assert_eq!(
         recorded.len(),
@@ -184,13 +191,7 @@ async fn second_start_takes_the_actions_from_the_recorded_description() {
 
 #[tokio::test]
 async fn unreadable_recorded_description_is_replaced_by_asking_the_component() {
-    let sim = simulator().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    drop(
-        Runtime::new(config(data_dir.path(), &sim.base_url()))
-            .await
-            .expect("first start"),
-    );
+    let (sim, data_dir) = started_once().await;
     for path in recorded_descriptions(data_dir.path()) {
         std::fs::write(path, b"{\"format\": 1, \"actions\": [{\"nam").expect("corrupt");
     }
@@ -208,13 +209,7 @@ async fn unreadable_recorded_description_is_replaced_by_asking_the_component() {
 
 #[tokio::test]
 async fn corrupt_cache_entry_is_recompiled_not_fatal() {
-    let sim = simulator().await;
-    let data_dir = tempfile::tempdir().expect("tempdir");
-    drop(
-        Runtime::new(config(data_dir.path(), &sim.base_url()))
-            .await
-            .expect("first start"),
-    );
+    let (sim, data_dir) = started_once().await;
     for entry in std::fs::read_dir(data_dir.path().join("cache")).expect("cache dir") {
         std::fs::write(entry.expect("entry").path(), b"not a compiled component").expect("corrupt");
     }
