@@ -683,9 +683,16 @@ impl Runtime {
             .connections
             .get_shared(provider_config_key, connection_id)
             .map_err(|error| TriggerError::Internal(error.to_string()))?
-            .ok_or_else(|| TriggerError::UnknownConnection {
-                integration: provider_config_key.to_string(),
-                connection_id: connection_id.to_string(),
+            .ok_or_else(|| {
+                // A deleted connection's credentials do not stay behind in memory.
+                self.prepared
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .remove(&(provider_config_key.to_string(), connection_id.to_string()));
+                TriggerError::UnknownConnection {
+                    integration: provider_config_key.to_string(),
+                    connection_id: connection_id.to_string(),
+                }
             })?;
         let (guest, authorization) = self.prepare_connection(integration, connection);
         let store = self.new_store(guest, integration.policy.clone(), authorization);
