@@ -217,4 +217,32 @@ mod tests {
         inner.upsert(&connection("one")).expect("created elsewhere");
         assert!(cache.get("checkr-partner", "a").expect("get").is_some());
     }
+
+    #[test]
+    fn shared_connection_stays_the_same_until_it_changes() {
+        let (_, cache) = stores(Duration::from_secs(3600));
+        cache.upsert(&connection("one")).expect("upsert");
+        let first = cache
+            .get_shared("checkr-partner", "a")
+            .expect("get")
+            .expect("exists");
+        let again = cache
+            .get_shared("checkr-partner", "a")
+            .expect("get")
+            .expect("exists");
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "a fresh entry is handed out as is"
+        );
+        cache.upsert(&connection("two")).expect("rotate");
+        let rotated = cache
+            .get_shared("checkr-partner", "a")
+            .expect("get")
+            .expect("exists");
+        assert!(
+            !Arc::ptr_eq(&first, &rotated),
+            "a change gives a new connection"
+        );
+        assert_eq!(rotated.credentials, Credentials::access_token("two"));
+    }
 }
