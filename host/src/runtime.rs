@@ -43,40 +43,21 @@ struct LoadedComponent {
     path: PathBuf,
     pre: ActionPre<Sandbox>,
     actions: Vec<ActionInfo>,
-    /// Each action's input validator, by action name.
-    input_schemas: HashMap<String, InputValidator>,
+    /// Each action's compiled input schema, in the order of `actions`.
+    ///
+    /// Compiling the eleven schemas of the Checkr component takes ~2 ms, as long as the
+    /// rest of a cached start together; a start from a recorded description therefore
+    /// leaves compiling to each action's first invocation (~0.2 ms, once). A description
+    /// is only recorded after all its schemas compiled, so a lazy compile does not fail
+    /// in practice.
+    validators: Vec<OnceLock<Result<InputSchema, String>>>,
 }
 
-/// An action's input schema and, once needed, its compiled validator.
-///
-/// Compiling the eleven schemas of the Checkr component takes ~2 ms, as long as the rest
-/// of a cached start together; a start from a recorded description therefore leaves
-/// compiling to each action's first invocation (~0.2 ms, once). A description is only
-/// recorded after all its schemas compiled, so a lazy compile does not fail in practice.
-struct InputValidator {
-    schema: Value,
-    compiled: OnceLock<Result<InputSchema, String>>,
-}
-
-impl InputValidator {
-    fn lazy(schema: Value) -> Self {
-        InputValidator {
-            schema,
-            compiled: OnceLock::new(),
-        }
-    }
-
-    fn compiled(schema: Value) -> Result<Self, String> {
-        let compiled = InputSchema::compile(schema.clone())?;
-        Ok(InputValidator {
-            schema,
-            compiled: OnceLock::from(Ok(compiled)),
-        })
-    }
-
-    fn get(&self) -> Result<&InputSchema, &str> {
-        self.compiled
-            .get_or_init(|| InputSchema::compile(self.schema.clone()))
+impl LoadedComponent {
+    /// The compiled input schema of the action at `index` in `actions`.
+    fn input_schema(&self, index: usize) -> Result<&InputSchema, &str> {
+        self.validators[index]
+            .get_or_init(|| InputSchema::compile(self.actions[index].input_schema.clone()))
             .as_ref()
             .map_err(String::as_str)
     }
@@ -98,6 +79,52 @@ struct Integration {
     provider: Provider,
     component: Arc<LoadedComponent>,
     policy: Arc<HttpPolicy>,
+    /// What invocations derived from each connection, by connection id.
+    prepared: Mutex<HashMap<String, PreparedConnection>>,
+}
+
+impl Integration {
+    /// The guest's view of `connection` and the `Authorization` value the host injects
+    /// for it, reused while the store hands out the same connection.
+    fn prepare_connection(
+        &self,
+        connection: Arc<Connection>,
+    ) -> (Arc<wit_connection::Connection>, Option<HeaderValue>) {
+        let mut prepared = self.prepared();
+        if let Some(entry) = prepared.get(&connection.connection_id)
+            && Arc::ptr_eq(&entry.source, &connection)
+        {
+            return (entry.guest.clone(), entry.authorization.clone());
+        }
+        let authorization = self.policy.authorization_header(&connection.credentials);
+        if authorization.is_none() && !matches!(connection.credentials, Credentials::None) {
+            tracing::warn!(
+                integration = %connection.provider_config_key,
+                connection = %connection.connection_id,
+                "the connection's credentials cannot form an Authorization header"
+            );
+        }
+        let guest = Arc::new(to_guest(&connection));
+        if prepared.len() >= MAX_PREPARED {
+            prepared.clear();
+        }
+        prepared.insert(
+            connection.connection_id.clone(),
+            PreparedConnection {
+                source: connection,
+                guest: guest.clone(),
+                authorization: authorization.clone(),
+            },
+        );
+        (guest, authorization)
+    }
+
+    fn prepared(&self) -> std::sync::MutexGuard<'_, HashMap<String, PreparedConnection>> {
+        // Entries are whole values: a panic elsewhere cannot leave one half-written.
+        self.prepared
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
 }
 
 /// Why an invocation did not produce output.
@@ -252,7 +279,6 @@ pub struct Runtime {
     integrations: BTreeMap<String, Integration>,
     client: reqwest::Client,
     limits: Limits,
-    prepared: Mutex<HashMap<(String, String), PreparedConnection>>,
 }
 
 /// What an invocation derives from its connection, kept while the connection store hands
@@ -265,7 +291,7 @@ struct PreparedConnection {
     authorization: Option<HeaderValue>,
 }
 
-/// Entries kept in [`Runtime::prepared`]; beyond it the map is cleared and refilled by use.
+/// Entries kept per integration; beyond it the map is cleared and refilled by use.
 const MAX_PREPARED: usize = 10_000;
 
 impl std::fmt::Debug for Runtime {
@@ -351,7 +377,6 @@ impl Runtime {
             integrations: BTreeMap::new(),
             client,
             limits: config.limits.clone(),
-            prepared: Mutex::new(HashMap::new()),
         };
         let providers = Providers::built_in();
         let mut loaded: HashMap<PathBuf, Arc<LoadedComponent>> = HashMap::new();
@@ -417,6 +442,7 @@ impl Runtime {
             provider,
             component,
             policy,
+            prepared: Mutex::new(HashMap::new()),
         })
     }
 
@@ -446,15 +472,9 @@ impl Runtime {
             }
         });
         let from_record = recorded.is_some();
-        let (actions, input_schemas) = match recorded {
+        let (actions, validators) = match recorded {
             Some(actions) => {
-                let validators = actions
-                    .iter()
-                    .map(|info| {
-                        let validator = InputValidator::lazy(info.input_schema.clone());
-                        (info.name.clone(), validator)
-                    })
-                    .collect::<HashMap<_, _>>();
+                let validators = actions.iter().map(|_| OnceLock::new()).collect();
                 (actions, validators)
             }
             None => {
@@ -481,7 +501,7 @@ impl Runtime {
             path: path.to_path_buf(),
             pre,
             actions,
-            input_schemas,
+            validators,
         })
     }
 
@@ -491,7 +511,7 @@ impl Runtime {
         &self,
         pre: &ActionPre<Sandbox>,
         policy: Arc<HttpPolicy>,
-    ) -> anyhow::Result<(Vec<ActionInfo>, HashMap<String, InputValidator>)> {
+    ) -> anyhow::Result<(Vec<ActionInfo>, Vec<OnceLock<Result<InputSchema, String>>>)> {
         let connection = Arc::new(wit_connection::Connection {
             connection_id: String::new(),
             provider_config_key: String::new(),
@@ -510,7 +530,7 @@ impl Runtime {
             .await
             .map_err(|error| anyhow::anyhow!("describe failed: {error:#}"))?;
         let mut actions = Vec::with_capacity(described.len());
-        let mut validators = HashMap::with_capacity(described.len());
+        let mut validators = Vec::with_capacity(described.len());
         for info in described {
             let schema = |which: &str, text: &str| {
                 serde_json::from_str::<Value>(text).map_err(|error| {
@@ -522,11 +542,15 @@ impl Runtime {
             };
             let input_schema = schema("input", &info.input_schema)?;
             let output_schema = schema("output", &info.output_schema)?;
-            let validator = InputValidator::compiled(input_schema.clone())
+            let validator = InputSchema::compile(input_schema.clone())
                 .map_err(|error| anyhow::anyhow!("action `{}`: {error}", info.name))?;
-            if validators.insert(info.name.clone(), validator).is_some() {
+            if actions
+                .iter()
+                .any(|known: &ActionInfo| known.name == info.name)
+            {
                 anyhow::bail!("the component declares action `{}` twice", info.name);
             }
+            validators.push(OnceLock::from(Ok(validator)));
             actions.push(ActionInfo {
                 name: info.name,
                 description: info.description,
@@ -671,77 +695,29 @@ impl Runtime {
             }
         })?;
         let actions = &integration.component.actions;
-        if !actions.iter().any(|info| info.name == action) {
+        let Some(index) = actions.iter().position(|info| info.name == action) else {
             return Err(TriggerError::UnknownAction {
                 integration: provider_config_key.to_string(),
                 action: action.to_string(),
                 available: actions.iter().map(|info| info.name.clone()).collect(),
             });
-        }
-        check_input(&integration.component, action, input_json)?;
+        };
+        check_input(&integration.component, index, input_json)?;
         let connection = self
             .connections
             .get_shared(provider_config_key, connection_id)
             .map_err(|error| TriggerError::Internal(error.to_string()))?
             .ok_or_else(|| {
                 // A deleted connection's credentials do not stay behind in memory.
-                self.prepared
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner())
-                    .remove(&(provider_config_key.to_string(), connection_id.to_string()));
+                integration.prepared().remove(connection_id);
                 TriggerError::UnknownConnection {
                     integration: provider_config_key.to_string(),
                     connection_id: connection_id.to_string(),
                 }
             })?;
-        let (guest, authorization) = self.prepare_connection(integration, connection);
+        let (guest, authorization) = integration.prepare_connection(connection);
         let store = self.new_store(guest, integration.policy.clone(), authorization);
         Ok((integration, store))
-    }
-
-    /// The guest's view of `connection` and the `Authorization` value the host injects
-    /// for it, reused while the store hands out the same connection.
-    fn prepare_connection(
-        &self,
-        integration: &Integration,
-        connection: Arc<Connection>,
-    ) -> (Arc<wit_connection::Connection>, Option<HeaderValue>) {
-        let key = (
-            connection.provider_config_key.clone(),
-            connection.connection_id.clone(),
-        );
-        let mut prepared = self
-            .prepared
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some(entry) = prepared.get(&key)
-            && Arc::ptr_eq(&entry.source, &connection)
-        {
-            return (entry.guest.clone(), entry.authorization.clone());
-        }
-        let authorization = integration
-            .policy
-            .authorization_header(&connection.credentials);
-        if authorization.is_none() && !matches!(connection.credentials, Credentials::None) {
-            tracing::warn!(
-                integration = %key.0,
-                connection = %key.1,
-                "the connection's credentials cannot form an Authorization header"
-            );
-        }
-        let guest = Arc::new(to_guest(&connection));
-        if prepared.len() >= MAX_PREPARED {
-            prepared.clear();
-        }
-        prepared.insert(
-            key,
-            PreparedConnection {
-                source: connection,
-                guest: guest.clone(),
-                authorization: authorization.clone(),
-            },
-        );
-        (guest, authorization)
     }
 
     async fn execute(
@@ -803,7 +779,7 @@ impl Runtime {
 /// input stands for JSON `null`, as the guest SDK reads it.
 fn check_input(
     component: &LoadedComponent,
-    action: &str,
+    action: usize,
     input_json: &str,
 ) -> Result<(), TriggerError> {
     let input: Value = if input_json.trim().is_empty() {
@@ -814,12 +790,10 @@ fn check_input(
             errors: Vec::new(),
         })?
     };
-    let Some(validator) = component.input_schemas.get(action) else {
-        return Ok(());
-    };
-    let schema = validator.get().map_err(|error| {
+    let schema = component.input_schema(action).map_err(|error| {
         TriggerError::Internal(format!(
-            "the input schema of `{action}` does not compile: {error}"
+            "the input schema of `{}` does not compile: {error}",
+            component.actions[action].name
         ))
     })?;
     schema
