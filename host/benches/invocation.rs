@@ -1,6 +1,6 @@
 //! Regression guard for the per-invocation cost (P1) and the HTTP action overhead (P2).
 //!
-//! `cargo bench -p terapi-host --bench invocation` times them; CI only compiles and
+//! `cargo bench -p terapi-cli --bench invocation` times them; CI only compiles and
 //! smoke-runs them (`cargo test --benches`). The full comparative suite, with the Node and
 //! native baselines and the report, is `cargo xtask bench` (benches/suite.rs).
 
@@ -34,11 +34,12 @@ fn invocation(c: &mut Criterion) {
     });
     // The part of P1 spent outside the sandbox: finding the connection.
     c.bench_function("p1_connection_lookup", |b| {
-        b.iter(|| {
+        b.to_async(&tokio).iter(|| async {
             harness
                 .runtime
                 .connections()
                 .get(GUESTS, CONNECTION)
+                .await
                 .expect("lookup")
         })
     });

@@ -26,8 +26,8 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::{CHECKR, CONNECTION, GUESTS, TOKEN, basic};
-use terapi_host::server::{ServeOptions, Server};
-use terapi_host::{InstanceAllocator, Runtime, RuntimeConfig};
+use terapi_runtime::{InstanceAllocator, Runtime, RuntimeConfig};
+use terapi_server::{ServeOptions, Server};
 
 /// How much work each measurement does.
 struct Scale {
@@ -265,7 +265,7 @@ impl Bench {
 
 /// Starts `terapi serve` (the library's server) on loopback over `config`.
 async fn start_server(config: RuntimeConfig) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let env: terapi_host::server::EnvLookup =
+    let env: terapi_server::EnvLookup =
         Arc::new(|name| (name == "TERAPI_SECRET_KEY").then(|| SECRET_KEY.to_string()));
     let options = ServeOptions {
         insecure_dev: true,
@@ -366,6 +366,7 @@ async fn run(scale: &Scale) -> String {
             .runtime
             .connections()
             .get(GUESTS, CONNECTION)
+            .await
             .expect("lookup");
     })
     .await;
@@ -388,18 +389,18 @@ async fn run(scale: &Scale) -> String {
     let (server_url, stop_server) = start_server(server_config.clone()).await;
     // The server has its own store: give it the same connection.
     for integration in [GUESTS, CHECKR] {
-        let store =
-            terapi_host::SqliteConnectionStore::open(&server_config.data_dir.join("terapi.db"))
-                .expect("server store");
-        terapi_host::ConnectionStore::upsert(
+        let store = terapi_runtime::SqliteStore::open(&server_config.data_dir.join("terapi.db"))
+            .expect("server store");
+        terapi_runtime::ConnectionStore::upsert(
             &store,
-            &terapi_host::NewConnection::new(
+            &terapi_runtime::NewConnection::new(
                 integration,
                 CONNECTION,
                 "checkr-partner",
-                terapi_host::Credentials::access_token(TOKEN),
+                terapi_runtime::Credentials::access_token(TOKEN),
             ),
         )
+        .await
         .expect("connection");
     }
     let mut p3 = Vec::new();
@@ -487,12 +488,13 @@ async fn run(scale: &Scale) -> String {
     let runtime = Runtime::new(checkr_only).await.expect("start");
     runtime
         .connections()
-        .upsert(&terapi_host::NewConnection::new(
+        .upsert(&terapi_runtime::NewConnection::new(
             CHECKR,
             CONNECTION,
             "checkr-partner",
-            terapi_host::Credentials::access_token(TOKEN),
+            terapi_runtime::Credentials::access_token(TOKEN),
         ))
+        .await
         .expect("connection");
     let first_call = Instant::now();
     runtime

@@ -166,7 +166,7 @@ async fn invalid_orders_are_rejected_before_any_call() {
 #[tokio::test]
 async fn with_hierarchy_a_node_is_required_before_anything_is_sent() {
     let harness = Harness::start().await;
-    connect_hierarchy(&harness, AccountSeed::new("Hier Corp"));
+    connect_hierarchy(&harness, AccountSeed::new("Hier Corp")).await;
     let candidate_id = create_candidate(&harness, HIERARCHY, "h@example.com").await;
     harness.sim.clear_requests();
     let error = run(
@@ -219,7 +219,7 @@ async fn with_hierarchy_a_node_is_required_before_anything_is_sent() {
 #[tokio::test]
 async fn without_hierarchy_no_node_is_needed() {
     let harness = Harness::start().await;
-    connect_with_hierarchy_flag(&harness, "flat", TOKEN, false);
+    connect_with_hierarchy_flag(&harness, "flat", TOKEN, false).await;
     let candidate_id = create_candidate(&harness, "flat", "flat@example.com").await;
     let invitation = run(
         &harness,

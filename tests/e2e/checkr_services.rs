@@ -74,7 +74,8 @@ async fn services_with_hierarchy_list_each_nodes_packages_with_its_custom_id() {
             ),
             NodeSeed::new("empty-root", "Dormant", "company", None, &[]),
         ]),
-    );
+    )
+    .await;
     let services = run(
         &harness,
         HIERARCHY,
@@ -122,7 +123,7 @@ async fn services_with_hierarchy_list_each_nodes_packages_with_its_custom_id() {
 #[tokio::test]
 async fn services_with_the_default_hierarchy_cover_every_node() {
     let harness = Harness::start().await;
-    connect_hierarchy(&harness, AccountSeed::new("Hier Corp"));
+    connect_hierarchy(&harness, AccountSeed::new("Hier Corp")).await;
     let services = run(&harness, HIERARCHY, "background-check-services", json!({}))
         .await
         .expect("services");
@@ -148,7 +149,8 @@ async fn services_fall_back_to_packages_when_no_node_has_any() {
             None,
             &[],
         )]),
-    );
+    )
+    .await;
     let services = run(&harness, HIERARCHY, "background-check-services", json!({}))
         .await
         .expect("services");
@@ -165,7 +167,7 @@ async fn services_fall_back_to_packages_when_no_node_has_any() {
 #[tokio::test]
 async fn a_connection_that_claims_hierarchy_on_a_flat_account_gets_a_clear_error() {
     let harness = Harness::start().await;
-    connect_with_hierarchy_flag(&harness, "wrong-flag", TOKEN, true);
+    connect_with_hierarchy_flag(&harness, "wrong-flag", TOKEN, true).await;
     let error = run(
         &harness,
         "wrong-flag",
@@ -225,7 +227,7 @@ async fn parameters_without_hierarchy_have_no_node() {
 #[tokio::test]
 async fn parameters_with_hierarchy_require_a_node_and_match_the_trigger_input() {
     let harness = Harness::start().await;
-    connect_hierarchy(&harness, AccountSeed::new("Hier Corp"));
+    connect_hierarchy(&harness, AccountSeed::new("Hier Corp")).await;
     let output = run(
         &harness,
         HIERARCHY,
@@ -302,7 +304,7 @@ async fn parameters_for_an_unknown_service_key_report_checkrs_404() {
 #[tokio::test]
 async fn list_nodes_returns_the_hierarchy() {
     let harness = Harness::start().await;
-    connect_hierarchy(&harness, AccountSeed::new("Hier Corp"));
+    connect_hierarchy(&harness, AccountSeed::new("Hier Corp")).await;
     let output = harness
         .runtime
         .trigger_action(CHECKR, HIERARCHY, "list-nodes", "")
@@ -363,7 +365,7 @@ async fn list_nodes_pages_through_a_large_hierarchy() {
             &[],
         ));
     }
-    connect_hierarchy(&harness, AccountSeed::new("Big Corp").with_nodes(tree));
+    connect_hierarchy(&harness, AccountSeed::new("Big Corp").with_nodes(tree)).await;
     let output = run(&harness, HIERARCHY, "list-nodes", json!({}))
         .await
         .expect("nodes");

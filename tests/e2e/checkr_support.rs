@@ -4,7 +4,7 @@
 use crate::support::*;
 use checkr_sim::{AccountSeed, RecordedRequest};
 use serde_json::{Value, json};
-use terapi_host::{Credentials, FieldError, NewConnection, TriggerError};
+use terapi_runtime::{Credentials, FieldError, NewConnection, TriggerError};
 
 /// The token of the hierarchy-enabled account [`connect_hierarchy`] adds.
 pub const HIERARCHY_TOKEN: &str = "sim-token-hier";
@@ -79,7 +79,7 @@ pub fn api_requests(harness: &Harness) -> Vec<RecordedRequest> {
 
 /// Stores a connection for `token` whose configuration says whether the account uses
 /// Account Hierarchy.
-pub fn connect_with_hierarchy_flag(
+pub async fn connect_with_hierarchy_flag(
     harness: &Harness,
     connection_id: &str,
     token: &str,
@@ -96,16 +96,17 @@ pub fn connect_with_hierarchy_flag(
         .runtime
         .connections()
         .upsert(&connection)
+        .await
         .expect("connection stored");
 }
 
 /// Adds a hierarchy-enabled account (the simulator's default tree unless `account` has
 /// nodes) and connection [`HIERARCHY`] to it, flagged as such.
-pub fn connect_hierarchy(harness: &Harness, account: AccountSeed) {
+pub async fn connect_hierarchy(harness: &Harness, account: AccountSeed) {
     harness
         .sim
         .add_token(HIERARCHY_TOKEN, account.with_hierarchy(true));
-    connect_with_hierarchy_flag(harness, HIERARCHY, HIERARCHY_TOKEN, true);
+    connect_with_hierarchy_flag(harness, HIERARCHY, HIERARCHY_TOKEN, true).await;
 }
 
 /// A candidate with every field, valid for the action and the simulator.

@@ -14,14 +14,29 @@ fn write_config(dir: &Path, api_base_url: &str) -> std::path::PathBuf {
     path
 }
 
+/// An encryption key (base64 of 32 bytes), as a production CLI has one.
+const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+/// Another valid key.
+const OTHER_KEY: &str = "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=";
+
+/// Runs `terapi --config CONFIG ARGS` with the encryption key [`KEY`].
 fn terapi(config: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_terapi"))
+    terapi_keyed(config, args, Some(KEY))
+}
+
+/// Runs `terapi --config CONFIG ARGS` with `key` as TERAPI_ENCRYPTION_KEY (or none).
+fn terapi_keyed(config: &Path, args: &[&str], key: Option<&str>) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
+    command
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("TERAPI_ACCESS_TOKEN")
-        .output()
-        .expect("terapi runs")
+        .env_remove("TERAPI_ENCRYPTION_KEY");
+    if let Some(key) = key {
+        command.env("TERAPI_ENCRYPTION_KEY", key);
+    }
+    command.output().expect("terapi runs")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,4 +152,97 @@ fn invalid_config_names_the_key() {
     assert_eq!(output.status.code(), Some(1));
     let text = String::from_utf8_lossy(&output.stderr);
     assert!(text.contains("base_url"), "{text}");
+}
+
+/// Regression: `terapi connection add` without an encryption key used to store the
+/// credentials unencrypted (with a warning) while `terapi serve` refused to; both now
+/// refuse unless `--insecure-dev`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_without_an_encryption_key_refuses_credentials_unless_insecure_dev() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &sim.base_url());
+    let add = ["connection", "add", CHECKR, "demo", "--access-token", TOKEN];
+    let refused = terapi_keyed(&config, &add, None);
+    assert_eq!(refused.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&refused.stderr);
+    assert!(text.contains("TERAPI_ENCRYPTION_KEY"), "{text}");
+    assert!(text.contains("--insecure-dev"), "{text}");
+    assert!(!text.contains(TOKEN), "{text}");
+    let listed = terapi(&config, &["connection", "list"]);
+    assert!(listed.status.success());
+    assert!(
+        !String::from_utf8_lossy(&listed.stdout).contains("demo"),
+        "nothing was stored"
+    );
+
+    let mut insecure = vec!["--insecure-dev"];
+    insecure.extend(add);
+    let stored = terapi_keyed(&config, &insecure, None);
+    assert!(
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    let warning = String::from_utf8_lossy(&stored.stderr);
+    assert!(warning.contains("unencrypted"), "{warning}");
+    let run = terapi_keyed(
+        &config,
+        &[
+            "run",
+            CHECKR,
+            "get-account",
+            "--connection",
+            "demo",
+            "--insecure-dev",
+        ],
+        None,
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+}
+
+/// A CLI reading a store sealed with a key it does not have says so, whether it has no
+/// key or another one, and never prints the credentials.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cli_reading_a_store_sealed_with_another_key_says_so() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = write_config(dir.path(), &sim.base_url());
+    let added = terapi(
+        &config,
+        &["connection", "add", CHECKR, "demo", "--access-token", TOKEN],
+    );
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
+    let run = ["run", CHECKR, "get-account", "--connection", "demo"];
+
+    let mut insecure = vec!["--insecure-dev"];
+    insecure.extend(run);
+    let without = terapi_keyed(&config, &insecure, None);
+    assert_eq!(without.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&without.stderr);
+    assert!(
+        text.contains("encrypted") && text.contains("TERAPI_ENCRYPTION_KEY"),
+        "{text}"
+    );
+    assert!(!text.contains(TOKEN), "{text}");
+
+    let listed = terapi_keyed(&config, &["connection", "list"], Some(OTHER_KEY));
+    assert_eq!(listed.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&listed.stderr);
+    assert!(text.contains("wrong encryption key"), "{text}");
+    assert!(text.contains("demo"), "names the connection: {text}");
+    assert!(!text.contains(TOKEN), "{text}");
+
+    assert!(
+        terapi(&config, &run).status.success(),
+        "the right key still works"
+    );
 }

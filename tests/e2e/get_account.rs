@@ -1,7 +1,7 @@
 //! `get-account`, the first Checkr workflow, end to end.
 
 use crate::support::*;
-use terapi_host::{Credentials, TriggerError};
+use terapi_runtime::{Credentials, TriggerError};
 
 #[tokio::test]
 async fn get_account_returns_the_simulators_account_with_basic_auth() {
@@ -45,7 +45,9 @@ async fn get_account_returns_the_simulators_account_with_basic_auth() {
 #[tokio::test]
 async fn connection_without_credentials_fails_with_access_token_is_missing() {
     let harness = Harness::start().await;
-    harness.connect(CHECKR, "no-credentials", Credentials::None);
+    harness
+        .connect(CHECKR, "no-credentials", Credentials::None)
+        .await;
     let error = harness
         .runtime
         .trigger_action(CHECKR, "no-credentials", "get-account", "{}")
@@ -91,11 +93,13 @@ async fn revoked_token_surfaces_checkrs_401_in_the_action_error() {
 #[tokio::test]
 async fn wrong_token_is_rejected_by_checkr_not_by_the_host() {
     let harness = Harness::start().await;
-    harness.connect(
-        CHECKR,
-        "wrong",
-        Credentials::access_token("not-a-real-token"),
-    );
+    harness
+        .connect(
+            CHECKR,
+            "wrong",
+            Credentials::access_token("not-a-real-token"),
+        )
+        .await;
     let error = harness
         .runtime
         .trigger_action(CHECKR, "wrong", "get-account", "{}")
@@ -124,11 +128,13 @@ async fn staging_integration_uses_the_same_component_against_its_own_base_url() 
             .insert("checkr-partner-staging".into(), staging);
     })
     .await;
-    harness.connect(
-        "checkr-partner-staging",
-        CONNECTION,
-        Credentials::access_token(TOKEN),
-    );
+    harness
+        .connect(
+            "checkr-partner-staging",
+            CONNECTION,
+            Credentials::access_token(TOKEN),
+        )
+        .await;
     harness
         .runtime
         .trigger_action("checkr-partner-staging", CONNECTION, "get-account", "")
@@ -152,11 +158,13 @@ async fn replaced_credentials_are_used_by_the_very_next_run() {
     assert_eq!(harness.account_name().await, "Acme Staffing");
     // The runtime keeps what it derived from the connection (guest record, Authorization
     // value); replacing the credentials must not leave the old ones in use.
-    harness.connect(
-        CHECKR,
-        CONNECTION,
-        Credentials::access_token("replaced-token"),
-    );
+    harness
+        .connect(
+            CHECKR,
+            CONNECTION,
+            Credentials::access_token("replaced-token"),
+        )
+        .await;
     let error = harness
         .runtime
         .trigger_action(CHECKR, CONNECTION, "get-account", "{}")
@@ -169,6 +177,8 @@ async fn replaced_credentials_are_used_by_the_very_next_run() {
         requests[1].header("authorization"),
         Some(basic("replaced-token").as_str())
     );
-    harness.connect(CHECKR, CONNECTION, Credentials::access_token(TOKEN));
+    harness
+        .connect(CHECKR, CONNECTION, Credentials::access_token(TOKEN))
+        .await;
     assert_eq!(harness.account_name().await, "Acme Staffing");
 }

@@ -4,7 +4,7 @@ use crate::support::*;
 use checkr_sim::Fault;
 use serde_json::{Value, json};
 use std::time::Duration;
-use terapi_host::TriggerError;
+use terapi_runtime::TriggerError;
 
 async fn fetch(harness: &Harness, input: Value) -> Result<Value, TriggerError> {
     harness

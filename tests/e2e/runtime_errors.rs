@@ -2,7 +2,7 @@
 //! component cache survives restarts.
 
 use crate::support::*;
-use terapi_host::{Credentials, FieldError, NewConnection, Runtime, TriggerError};
+use terapi_runtime::{Credentials, FieldError, NewConnection, Runtime, TriggerError};
 
 #[tokio::test]
 async fn unknown_action_names_the_action_and_lists_the_available_ones() {
@@ -180,6 +180,7 @@ async fn second_start_takes_the_actions_from_the_recorded_description() {
             "checkr-partner",
             Credentials::access_token(TOKEN),
         ))
+        .await
         .expect("connection stored");
     let error = second
         .trigger_action(GUESTS, CONNECTION, "fetch", r#"{"endpoint": 42}"#)

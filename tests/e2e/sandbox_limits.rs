@@ -1,7 +1,7 @@
 //! Runaway guests are stopped, and the host carries on.
 
 use crate::support::*;
-use terapi_host::{Credentials, LogSource, TriggerError};
+use terapi_runtime::{Credentials, LogSource, TriggerError};
 
 #[tokio::test]
 async fn infinite_loop_is_stopped_by_the_deadline_and_the_host_keeps_working() {
@@ -53,7 +53,9 @@ async fn panic_becomes_an_error_with_the_panic_message_and_the_host_keeps_workin
 #[tokio::test]
 async fn wasi_is_deny_by_default_and_output_is_captured_into_the_run_log() {
     let harness = Harness::start_with(with_sandbox_probe).await;
-    harness.connect(PROBE, CONNECTION, Credentials::access_token(TOKEN));
+    harness
+        .connect(PROBE, CONNECTION, Credentials::access_token(TOKEN))
+        .await;
     let invocation = harness
         .runtime
         .run_action(PROBE, CONNECTION, "probe-sandbox", "{}")

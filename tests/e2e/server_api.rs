@@ -5,7 +5,7 @@ use crate::support::{CHECKR, TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
-use terapi_host::{ConnectionStore, Credentials};
+use terapi_runtime::{ConnectionStore, Credentials, IntegrationCredentialStore};
 
 fn trigger(harness: &ServerHarness, connection: &str, body: Value) -> reqwest::RequestBuilder {
     harness
@@ -86,8 +86,10 @@ async fn every_api_endpoint_requires_the_secret_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trigger_runs_the_action_and_maps_errors_like_nango() {
     let harness = ServerHarness::start().await;
-    harness.seed_connection("acme", Credentials::access_token(TOKEN));
-    harness.seed_connection("empty", Credentials::None);
+    harness
+        .seed_connection("acme", Credentials::access_token(TOKEN))
+        .await;
+    harness.seed_connection("empty", Credentials::None).await;
 
     let (status, account) = send(trigger(
         &harness,
@@ -196,8 +198,10 @@ async fn trigger_runs_the_action_and_maps_errors_like_nango() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn async_trigger_returns_an_id_to_poll() {
     let harness = ServerHarness::start().await;
-    harness.seed_connection("acme", Credentials::access_token(TOKEN));
-    harness.seed_connection("empty", Credentials::None);
+    harness
+        .seed_connection("acme", Credentials::access_token(TOKEN))
+        .await;
+    harness.seed_connection("empty", Credentials::None).await;
     let poll = |id: String| {
         let harness = &harness;
         async move {
@@ -251,7 +255,9 @@ async fn async_trigger_returns_an_id_to_poll() {
 async fn connections_list_get_metadata_and_delete() {
     let harness = ServerHarness::start().await;
     for id in ["a", "b", "c"] {
-        harness.seed_connection(id, Credentials::access_token(format!("token-{id}")));
+        harness
+            .seed_connection(id, Credentials::access_token(format!("token-{id}")))
+            .await;
     }
     let (status, body) = send(harness.api(Method::GET, "/connections")).await;
     assert_eq!(status, StatusCode::OK);
@@ -362,11 +368,21 @@ async fn connections_list_get_metadata_and_delete() {
     assert_eq!(status, StatusCode::OK);
     let store = harness.store();
     assert_eq!(
-        store.get(CHECKR, "a").expect("a").expect("a").metadata,
+        store
+            .get(CHECKR, "a")
+            .await
+            .expect("a")
+            .expect("a")
+            .metadata,
         json!({"team": "ops", "tier": 2})
     );
     assert_eq!(
-        store.get(CHECKR, "b").expect("b").expect("b").metadata,
+        store
+            .get(CHECKR, "b")
+            .await
+            .expect("b")
+            .expect("b")
+            .metadata,
         json!({"team": "ops", "tier": 1})
     );
     let (status, body) = send(harness.api(Method::POST, "/connections/metadata").json(&json!({
@@ -376,7 +392,12 @@ async fn connections_list_get_metadata_and_delete() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert_eq!(code(&body), "unknown_connection");
     assert_eq!(
-        store.get(CHECKR, "a").expect("a").expect("a").metadata["tier"],
+        store
+            .get(CHECKR, "a")
+            .await
+            .expect("a")
+            .expect("a")
+            .metadata["tier"],
         2,
         "all or nothing"
     );
@@ -412,7 +433,7 @@ async fn connections_list_get_metadata_and_delete() {
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     assert_eq!(body, json!({"success": true}));
-    assert!(!harness.has_connection("c"));
+    assert!(!harness.has_connection("c").await);
     let (status, body) = send(harness.api(
         Method::DELETE,
         "/connections/c?provider_config_key=checkr-partner",
@@ -478,6 +499,7 @@ async fn integrations_are_listed_and_their_oauth_credentials_set_over_the_api() 
     let stored = harness
         .store()
         .integration_credentials("checkr-partner-staging")
+        .await
         .expect("readable")
         .expect("stored");
     assert_eq!(stored.client_secret, "staging-secret-value");

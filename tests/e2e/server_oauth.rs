@@ -6,13 +6,16 @@ use crate::support::{CHECKR, basic};
 use checkr_sim::AccountSeed;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
-use terapi_host::{ConnectionStore, Credentials, OAuthSession, oauth::state_digest};
+use terapi_runtime::{
+    ConnectionStore, Credentials, OAuthSession, OAuthSessionStore, oauth::state_digest,
+};
 use time::OffsetDateTime;
 
-fn access_token(harness: &ServerHarness, connection_id: &str) -> String {
+async fn access_token(harness: &ServerHarness, connection_id: &str) -> String {
     match harness
         .store()
         .get(CHECKR, connection_id)
+        .await
         .expect("readable")
         .expect("stored")
         .credentials
@@ -79,7 +82,7 @@ async fn full_dance_stores_the_token_and_the_action_runs_with_it() {
     ))
     .await;
     assert_eq!(status, StatusCode::OK);
-    let token = access_token(&harness, "customer-1");
+    let token = access_token(&harness, "customer-1").await;
     assert_eq!(connection["credentials"]["type"], "OAUTH2");
     assert_eq!(connection["credentials"]["access_token"], token);
     assert_eq!(connection["credentials"]["raw"]["scope"], "read_write");
@@ -119,6 +122,7 @@ async fn account_without_hierarchy_is_recorded_as_such() {
     let connection = harness
         .store()
         .get(CHECKR, "plain")
+        .await
         .expect("readable")
         .expect("stored");
     assert_eq!(
@@ -152,7 +156,7 @@ async fn forged_state_is_rejected_without_a_token_exchange() {
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(code_of(&body), "invalid_state");
     assert_eq!(harness.token_exchanges(), 0);
-    assert!(!harness.has_connection("victim"));
+    assert!(!harness.has_connection("victim").await);
 
     let (status, body) = send(
         harness
@@ -174,12 +178,12 @@ async fn reused_state_is_rejected_and_nothing_is_exchanged_twice() {
     let done = harness.connect("once").await;
     assert_eq!(done.status, StatusCode::OK);
     assert_eq!(harness.token_exchanges(), 1);
-    let token = access_token(&harness, "once");
+    let token = access_token(&harness, "once").await;
     let (status, body) = send(harness.client.get(done.callback().clone())).await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(code_of(&body), "invalid_state");
     assert_eq!(harness.token_exchanges(), 1, "no second exchange");
-    assert_eq!(access_token(&harness, "once"), token, "unchanged");
+    assert_eq!(access_token(&harness, "once").await, token, "unchanged");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -196,6 +200,7 @@ async fn expired_state_is_rejected_without_a_token_exchange() {
             created_at: now - time::Duration::minutes(11),
             expires_at: now - time::Duration::minutes(1),
         })
+        .await
         .expect("session stored");
     let (status, body) = send(harness.client.get(format!(
         "{}/oauth/callback?code=anything&state=stale-state",
@@ -211,7 +216,7 @@ async fn expired_state_is_rejected_without_a_token_exchange() {
             .contains("10 minutes")
     );
     assert_eq!(harness.token_exchanges(), 0);
-    assert!(!harness.has_connection("late"));
+    assert!(!harness.has_connection("late").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -229,7 +234,7 @@ async fn access_denied_shows_a_failure_page_and_stores_nothing() {
             .contains("access_denied")
     );
     assert_eq!(harness.token_exchanges(), 0);
-    assert!(!harness.has_connection("denied"));
+    assert!(!harness.has_connection("denied").await);
 
     // A browser gets an HTML page, not JSON and not a 500.
     harness.sim.set_oauth_deny(true);
@@ -290,7 +295,7 @@ async fn reused_code_is_rejected_by_the_provider_and_nothing_is_stored() {
             .contains("already been used"),
         "{body}"
     );
-    assert!(!harness.has_connection("second"));
+    assert!(!harness.has_connection("second").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -311,9 +316,9 @@ async fn connect_needs_the_secret_key_or_a_valid_signed_link() {
     assert_eq!(code_of(&body), "invalid_connect_link");
 
     // The link `terapi connect` prints works without the key, for that connection only.
-    let mut config = terapi_host::RuntimeConfig::default();
+    let mut config = terapi_runtime::RuntimeConfig::default();
     config.server.public_url = Some(harness.base_url.clone());
-    let link = terapi_host::server::connect_link(
+    let link = terapi_server::connect_link(
         &config,
         SECRET_KEY,
         CHECKR,
@@ -324,7 +329,7 @@ async fn connect_needs_the_secret_key_or_a_valid_signed_link() {
         .browse(reqwest::Url::parse(&link).expect("link"))
         .await;
     assert_eq!(done.status, StatusCode::OK, "{:?}", done.body);
-    assert!(harness.has_connection("someone"));
+    assert!(harness.has_connection("someone").await);
     let other = link.replace("connection_id=someone", "connection_id=someone-else");
     let (status, _) = send(harness.client.get(other)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "bound to its connection");
@@ -355,7 +360,7 @@ async fn connect_needs_the_secret_key_or_a_valid_signed_link() {
 async fn delete_deauthorizes_then_removes_and_the_simulator_rejects_the_token() {
     let harness = ServerHarness::start().await;
     assert_eq!(harness.connect("leaving").await.status, StatusCode::OK);
-    let token = access_token(&harness, "leaving");
+    let token = access_token(&harness, "leaving").await;
     harness.sim.clear_requests();
     let (status, body) = send(harness.api(
         Method::DELETE,
@@ -375,7 +380,7 @@ async fn delete_deauthorizes_then_removes_and_the_simulator_rejects_the_token() 
         deauthorize.header("authorization"),
         Some(basic(&token).as_str())
     );
-    assert!(!harness.has_connection("leaving"));
+    assert!(!harness.has_connection("leaving").await);
     assert_eq!(harness.sim.account_id(&token), None, "the token is revoked");
     let direct = harness
         .client
@@ -408,8 +413,8 @@ async fn failed_deauthorization_keeps_the_connection_and_says_so() {
             .contains("kept"),
         "{body}"
     );
-    assert!(harness.has_connection("staying"));
-    let token = access_token(&harness, "staying");
+    assert!(harness.has_connection("staying").await);
+    let token = access_token(&harness, "staying").await;
     assert!(harness.sim.account_id(&token).is_some(), "still live");
 }
 
@@ -417,7 +422,7 @@ async fn failed_deauthorization_keeps_the_connection_and_says_so() {
 async fn the_database_file_holds_no_token_bytes() {
     let harness = ServerHarness::start().await;
     assert_eq!(harness.connect("secretive").await.status, StatusCode::OK);
-    let token = access_token(&harness, "secretive");
+    let token = access_token(&harness, "secretive").await;
     let mut bytes = std::fs::read(&harness.db_path).expect("database file");
     for suffix in ["-wal", "-shm"] {
         let mut path = harness.db_path.clone().into_os_string();
@@ -444,21 +449,21 @@ async fn the_database_file_holds_no_token_bytes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_an_encryption_key_the_server_refuses_to_start_unless_insecure_dev() {
     let data_dir = tempfile::tempdir().expect("tempdir");
-    let config = terapi_host::RuntimeConfig {
+    let config = terapi_runtime::RuntimeConfig {
         data_dir: data_dir.path().to_path_buf(),
         ..Default::default()
     };
-    let env = |with_secret: bool| -> terapi_host::server::EnvLookup {
+    let env = |with_secret: bool| -> terapi_server::EnvLookup {
         std::sync::Arc::new(move |name: &str| {
             (with_secret && name == "TERAPI_SECRET_KEY").then(|| SECRET_KEY.to_string())
         })
     };
-    let options = |insecure_dev, with_secret| terapi_host::server::ServeOptions {
+    let options = |insecure_dev, with_secret| terapi_server::ServeOptions {
         insecure_dev,
         listen: Some("127.0.0.1:0".parse().expect("addr")),
         env: env(with_secret),
     };
-    let error = terapi_host::server::Server::bind(config.clone(), options(false, true))
+    let error = terapi_server::Server::bind(config.clone(), options(false, true))
         .await
         .expect_err("no encryption key");
     assert!(
@@ -466,11 +471,11 @@ async fn without_an_encryption_key_the_server_refuses_to_start_unless_insecure_d
         "{error}"
     );
     assert!(error.to_string().contains("--insecure-dev"), "{error}");
-    let error = terapi_host::server::Server::bind(config.clone(), options(true, false))
+    let error = terapi_server::Server::bind(config.clone(), options(true, false))
         .await
         .expect_err("no secret key");
     assert!(error.to_string().contains("TERAPI_SECRET_KEY"), "{error}");
-    terapi_host::server::Server::bind(config, options(true, true))
+    terapi_server::Server::bind(config, options(true, true))
         .await
         .expect("insecure dev mode starts");
 }

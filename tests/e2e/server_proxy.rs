@@ -6,7 +6,7 @@ use checkr_sim::Fault;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use std::time::Duration;
-use terapi_host::Credentials;
+use terapi_runtime::Credentials;
 
 fn proxy(harness: &ServerHarness, method: Method, path: &str) -> reqwest::RequestBuilder {
     harness
@@ -17,7 +17,9 @@ fn proxy(harness: &ServerHarness, method: Method, path: &str) -> reqwest::Reques
 
 async fn harness() -> ServerHarness {
     let harness = ServerHarness::start().await;
-    harness.seed_connection("acme", Credentials::access_token(TOKEN));
+    harness
+        .seed_connection("acme", Credentials::access_token(TOKEN))
+        .await;
     harness
 }
 
@@ -273,15 +275,16 @@ async fn compressed_bodies_pass_through_unless_decompress_is_asked_for() {
             .api_base_url = Some(upstream.clone());
     })
     .await;
-    terapi_host::ConnectionStore::upsert(
+    terapi_runtime::ConnectionStore::upsert(
         &harness.store(),
-        &terapi_host::NewConnection::new(
+        &terapi_runtime::NewConnection::new(
             staging,
             "acme",
             "checkr-partner-staging",
             Credentials::access_token(TOKEN),
         ),
     )
+    .await
     .expect("seeded");
     // A client that shows the bytes as they come.
     let raw = reqwest::Client::builder()

@@ -9,11 +9,11 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use terapi_host::server::{ServeOptions, Server};
-use terapi_host::{
+use terapi_runtime::{
     AesGcmCipher, ConnectionStore, Credentials, IntegrationConfig, Limits, NewConnection,
-    RuntimeConfig, SqliteConnectionStore,
+    RuntimeConfig, SqliteStore,
 };
+use terapi_server::{ServeOptions, Server};
 use tokio::sync::oneshot;
 
 /// The API secret key the test server expects.
@@ -140,16 +140,13 @@ impl ServerHarness {
     }
 
     /// A second handle on the server's database (same key), to seed or inspect it.
-    pub fn store(&self) -> SqliteConnectionStore {
-        SqliteConnectionStore::open_with_cipher(
-            &self.db_path,
-            Arc::new(AesGcmCipher::new(&ENCRYPTION_KEY)),
-        )
-        .expect("store opens")
+    pub fn store(&self) -> SqliteStore {
+        SqliteStore::open_with_cipher(&self.db_path, Arc::new(AesGcmCipher::new(&ENCRYPTION_KEY)))
+            .expect("store opens")
     }
 
     /// Stores a connection holding `token` directly.
-    pub fn seed_connection(&self, connection_id: &str, credentials: Credentials) {
+    pub async fn seed_connection(&self, connection_id: &str, credentials: Credentials) {
         self.store()
             .upsert(&NewConnection::new(
                 CHECKR,
@@ -157,13 +154,15 @@ impl ServerHarness {
                 "checkr-partner",
                 credentials,
             ))
+            .await
             .expect("seeded");
     }
 
     /// Whether the connection exists.
-    pub fn has_connection(&self, connection_id: &str) -> bool {
+    pub async fn has_connection(&self, connection_id: &str) -> bool {
         self.store()
             .get(CHECKR, connection_id)
+            .await
             .expect("readable")
             .is_some()
     }

@@ -2,7 +2,7 @@
 
 use checkr_sim::{AccountSeed, SimConfig, Simulator};
 use std::path::PathBuf;
-use terapi_host::{
+use terapi_runtime::{
     ConnectionStore, Credentials, IntegrationConfig, Limits, NewConnection, Runtime, RuntimeConfig,
 };
 
@@ -25,7 +25,7 @@ pub fn component(name: &str) -> PathBuf {
     let dir = std::env::var_os("TERAPI_TEST_COMPONENTS").map_or_else(
         || {
             PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-                .join("../actions/target/wasm32-wasip2/release")
+                .join("../../actions/target/wasm32-wasip2/release")
         },
         PathBuf::from,
     );
@@ -100,12 +100,16 @@ impl Harness {
             runtime,
             _data_dir: data_dir,
         };
-        harness.connect(CHECKR, CONNECTION, Credentials::access_token(TOKEN));
-        harness.connect(GUESTS, CONNECTION, Credentials::access_token(TOKEN));
+        harness
+            .connect(CHECKR, CONNECTION, Credentials::access_token(TOKEN))
+            .await;
+        harness
+            .connect(GUESTS, CONNECTION, Credentials::access_token(TOKEN))
+            .await;
         harness
     }
 
-    pub fn connect(&self, integration: &str, connection_id: &str, credentials: Credentials) {
+    pub async fn connect(&self, integration: &str, connection_id: &str, credentials: Credentials) {
         self.runtime
             .connections()
             .upsert(&NewConnection::new(
@@ -114,6 +118,7 @@ impl Harness {
                 "checkr-partner",
                 credentials,
             ))
+            .await
             .expect("connection stored");
     }
 

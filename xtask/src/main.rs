@@ -135,7 +135,7 @@ Ensures the toolchain, builds the actions (the end-to-end tests load them), then
 runs `cargo test --workspace`, appending everything after `--` verbatim
 (`--workspace` is left out when those arguments select packages with -p/--package).
 Examples:
-  cargo xtask test -- -p terapi-host
+  cargo xtask test -- -p terapi-cli
   cargo xtask test -- --test e2e -- --nocapture",
     },
     Command {
@@ -146,11 +146,11 @@ Examples:
 Usage: cargo xtask bench
 
 Builds the actions, then runs the benchmark suite in release mode
-(`cargo bench -p terapi-host --bench suite`): invocation overhead against Node's
+(`cargo bench -p terapi-cli --bench suite`): invocation overhead against Node's
 vm (Nango's model), HTTP action overhead against native reqwest, throughput at
 concurrency 1/8/64, cold start and memory. Writes BENCHMARKS.md at the
 repository root. Takes a few minutes; run it on an otherwise idle machine.
-The criterion regression benchmarks run with `cargo bench -p terapi-host --bench invocation`.",
+The criterion regression benchmarks run with `cargo bench -p terapi-cli --bench invocation`.",
     },
     Command {
         action: Action::Lint,
@@ -257,7 +257,7 @@ fn run(args: &[String]) -> Result<()> {
                 // or whose setup broke fails CI.
                 Cmd::cargo()
                     .current_dir(&repo)
-                    .args(["test", "-p", "terapi-host", "--benches"])
+                    .args(["test", "-p", "terapi-cli", "--benches"])
                     .run()?;
             }
             Ok(())
@@ -266,7 +266,7 @@ fn run(args: &[String]) -> Result<()> {
             build_actions(&actions_manifest)?;
             Cmd::cargo()
                 .current_dir(&repo)
-                .args(["bench", "-p", "terapi-host", "--bench", "suite"])
+                .args(["bench", "-p", "terapi-cli", "--bench", "suite"])
                 .env("TERAPI_BENCH_REPORT", repo.join("BENCHMARKS.md"))
                 .run()
         }

@@ -1,0 +1,136 @@
+//! The `action` world's export call: validate the input, call `run` in a sandbox, turn
+//! what came back into an [`ActionOutput`] or a [`TriggerError`].
+
+use super::component::ActionExports;
+use super::error::TriggerError;
+use super::sandbox::{ExportCall, Grant, GuestFailure, Sandboxes};
+use crate::capabilities::log::LogLine;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+
+/// An action a component carries, as it describes itself.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ActionInfo {
+    /// The name it is triggered by, e.g. `get-account`.
+    pub name: String,
+    /// What it does.
+    pub description: String,
+    /// JSON Schema of its input.
+    pub input_schema: Value,
+    /// JSON Schema of its output.
+    pub output_schema: Value,
+}
+
+/// The JSON output of an action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ActionOutput {
+    json: String,
+}
+
+impl ActionOutput {
+    /// The output as JSON text, as the action produced it.
+    pub fn as_json(&self) -> &str {
+        &self.json
+    }
+
+    /// The output as JSON text.
+    pub fn into_json(self) -> String {
+        self.json
+    }
+
+    /// Parses the output into `T`.
+    pub fn parse<T: serde::de::DeserializeOwned>(&self) -> serde_json::Result<T> {
+        serde_json::from_str(&self.json)
+    }
+}
+
+/// An invocation's result together with its run log.
+#[derive(Debug)]
+pub struct Invocation {
+    /// Output or error.
+    pub result: Result<ActionOutput, TriggerError>,
+    /// What the guest logged and printed.
+    pub logs: Vec<LogLine>,
+}
+
+/// Rejects input that is not JSON or does not match the action's input schema. An empty
+/// input stands for JSON `null`, as the guest SDK reads it.
+pub(crate) fn check_input(
+    exports: &ActionExports,
+    action: usize,
+    input_json: &str,
+) -> Result<(), TriggerError> {
+    let input: Value = if input_json.trim().is_empty() {
+        Value::Null
+    } else {
+        serde_json::from_str(input_json).map_err(|error| TriggerError::InvalidInput {
+            message: format!("the input is not valid JSON: {error}"),
+            errors: Vec::new(),
+        })?
+    };
+    let schema = exports.input_schema(action).map_err(|error| {
+        TriggerError::Internal(format!(
+            "the input schema of `{}` does not compile: {error}",
+            exports.infos[action].name
+        ))
+    })?;
+    schema
+        .validate(&input)
+        .map_err(|errors| TriggerError::InvalidInput {
+            message: crate::schema::summarize(&errors),
+            errors,
+        })
+}
+
+/// Calls the component's `run` export for `action` with `input_json` in a fresh sandbox.
+pub(crate) async fn run(
+    sandboxes: &Sandboxes,
+    exports: &ActionExports,
+    grant: Grant,
+    timeout: Duration,
+    action: &str,
+    input_json: &str,
+) -> Invocation {
+    let pre = exports.pre.clone();
+    let (name, input) = (action.to_string(), input_json.to_string());
+    let call: ExportCall<_> = Box::new(move |store| {
+        Box::pin(async move {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.call_run(&mut *store, &name, &input).await
+        })
+    });
+    let called = sandboxes.call(grant, timeout, call).await;
+    let result = match called.result {
+        Ok(Ok(json)) => match serde_json::from_str::<serde::de::IgnoredAny>(&json) {
+            Ok(_) => Ok(ActionOutput { json }),
+            Err(error) => Err(TriggerError::Crashed {
+                action: action.to_string(),
+                message: format!("it returned invalid JSON: {error}"),
+            }),
+        },
+        Ok(Err(action_error)) => Err(TriggerError::Action {
+            message: action_error.message,
+            payload: action_error
+                .payload
+                .map(|payload| serde_json::from_str(&payload).unwrap_or(Value::String(payload))),
+        }),
+        Err(GuestFailure::Timeout(timeout)) => Err(TriggerError::Timeout {
+            action: action.to_string(),
+            timeout,
+        }),
+        Err(GuestFailure::MemoryLimitExceeded(limit)) => Err(TriggerError::MemoryLimitExceeded {
+            action: action.to_string(),
+            limit,
+        }),
+        Err(GuestFailure::Crashed(message)) => Err(TriggerError::Crashed {
+            action: action.to_string(),
+            message,
+        }),
+    };
+    Invocation {
+        result,
+        logs: called.logs,
+    }
+}

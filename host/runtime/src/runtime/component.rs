@@ -1,0 +1,189 @@
+//! Loading a component: compile (or map from the cache), link against the capabilities,
+//! and learn what it carries — from the description recorded beside the cache entry, or
+//! else by calling its `describe` export in a sandbox (then recording the answer).
+
+use super::action::ActionInfo;
+use super::sandbox::{ExportCall, Grant, GuestFailure, SandboxState, Sandboxes};
+use crate::bindings::action::ActionPre;
+use crate::capabilities::connection::ConnectionState;
+use crate::engine::ComponentCache;
+use crate::outbound::HttpPolicy;
+use crate::schema::InputSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+use wasmtime::component::Linker;
+
+/// How long a component may take to describe itself.
+///
+/// `describe` serializes a handful of JSON Schemas; the Checkr component answers in well
+/// under a millisecond. Ten seconds only stops a component that loops at load, which
+/// would otherwise hang the host's start.
+const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A component, compiled and linked once, instantiated per invocation.
+pub(crate) struct LoadedComponent {
+    pub(crate) path: PathBuf,
+    /// The `action` world: how to instantiate it and the actions it carries. (A sync
+    /// world, when one exists, sits beside it.)
+    pub(crate) actions: ActionExports,
+}
+
+/// The action world's exports of a component.
+pub(crate) struct ActionExports {
+    pub(crate) pre: ActionPre<SandboxState>,
+    pub(crate) infos: Vec<ActionInfo>,
+    /// Each action's compiled input schema, in the order of `infos`.
+    ///
+    /// A start from a recorded description leaves compiling to each action's first
+    /// invocation (compiling all eleven Checkr schemas costs as much as the rest of a
+    /// cached start: BENCHMARKS.md, P4). A description is only recorded after all its
+    /// schemas compiled, so a lazy compile does not fail in practice.
+    validators: Vec<OnceLock<Result<InputSchema, String>>>,
+}
+
+impl ActionExports {
+    /// The compiled input schema of the action at `index` in `infos`.
+    pub(crate) fn input_schema(&self, index: usize) -> Result<&InputSchema, &str> {
+        self.validators[index]
+            .get_or_init(|| InputSchema::compile(self.infos[index].input_schema.clone()))
+            .as_ref()
+            .map_err(String::as_str)
+    }
+}
+
+/// The format of the description recorded beside a cached component.
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RecordedDescription {
+    format: u32,
+    actions: Vec<ActionInfo>,
+}
+
+const DESCRIPTION_FORMAT: u32 = 1;
+
+/// Loads the component at `path`.
+pub(crate) async fn load(
+    sandboxes: &Sandboxes,
+    cache: &ComponentCache,
+    linker: &Linker<SandboxState>,
+    path: &Path,
+    policy: Arc<HttpPolicy>,
+) -> anyhow::Result<LoadedComponent> {
+    let started = std::time::Instant::now();
+    let cached = cache.load(sandboxes.engine(), path)?;
+    let loaded = started.elapsed();
+    let pre = linker
+        .instantiate_pre(&cached.component)
+        .map_err(|error| anyhow::anyhow!("{error:#}"))?;
+    let pre = ActionPre::new(pre).map_err(|error| {
+        anyhow::anyhow!("does not implement the terapi `action` world: {error:#}")
+    })?;
+    let recorded = cached.recorded_description().and_then(|text| {
+        match serde_json::from_str::<RecordedDescription>(&text) {
+            Ok(recorded) if recorded.format == DESCRIPTION_FORMAT => Some(recorded.actions),
+            Ok(_) => None,
+            Err(error) => {
+                tracing::warn!(component = %path.display(), %error, "ignoring an unreadable recorded description");
+                None
+            }
+        }
+    });
+    let from_record = recorded.is_some();
+    let (infos, validators) = match recorded {
+        Some(infos) => {
+            let validators = infos.iter().map(|_| OnceLock::new()).collect();
+            (infos, validators)
+        }
+        None => {
+            let (infos, validators) = ask_for_actions(sandboxes, &pre, policy).await?;
+            let record = RecordedDescription {
+                format: DESCRIPTION_FORMAT,
+                actions: infos,
+            };
+            if let Ok(text) = serde_json::to_string(&record) {
+                cached.record_description(&text);
+            }
+            (record.actions, validators)
+        }
+    };
+    tracing::debug!(
+        component = %path.display(),
+        actions = infos.len(),
+        load_ms = loaded.as_secs_f64() * 1e3,
+        link_and_describe_ms = (started.elapsed() - loaded).as_secs_f64() * 1e3,
+        described_by = if from_record { "recorded description" } else { "the component" },
+        "component ready"
+    );
+    Ok(LoadedComponent {
+        path: path.to_path_buf(),
+        actions: ActionExports {
+            pre,
+            infos,
+            validators,
+        },
+    })
+}
+
+type Described = (Vec<ActionInfo>, Vec<OnceLock<Result<InputSchema, String>>>);
+
+/// Asks a component what it carries (its `describe` export, in a sandbox with no
+/// connection) and compiles each action's input schema, failing on a schema that is not
+/// JSON or not a JSON Schema, and on a name declared twice.
+async fn ask_for_actions(
+    sandboxes: &Sandboxes,
+    pre: &ActionPre<SandboxState>,
+    policy: Arc<HttpPolicy>,
+) -> anyhow::Result<Described> {
+    let grant = Grant {
+        connection: ConnectionState::none_connection(),
+        policy,
+        authorization: None,
+    };
+    let pre = pre.clone();
+    let call: ExportCall<_> = Box::new(move |store| {
+        Box::pin(async move {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.call_describe(&mut *store).await
+        })
+    });
+    let called = sandboxes.call(grant, DESCRIBE_TIMEOUT, call).await;
+    let described = called.result.map_err(|failure| match failure {
+        GuestFailure::Timeout(timeout) => {
+            anyhow::anyhow!("describe did not finish within {timeout:?}")
+        }
+        GuestFailure::MemoryLimitExceeded(limit) => {
+            anyhow::anyhow!("describe exceeded the memory limit of {limit} bytes")
+        }
+        GuestFailure::Crashed(message) => anyhow::anyhow!("describe failed: {message}"),
+    })?;
+    let mut infos: Vec<ActionInfo> = Vec::with_capacity(described.len());
+    let mut validators = Vec::with_capacity(described.len());
+    for info in described {
+        let schema = |which: &str, text: &str| {
+            serde_json::from_str::<Value>(text).map_err(|error| {
+                anyhow::anyhow!(
+                    "action `{}` declares an {which} schema that is not JSON: {error}",
+                    info.name
+                )
+            })
+        };
+        let input_schema = schema("input", &info.input_schema)?;
+        let output_schema = schema("output", &info.output_schema)?;
+        let validator = InputSchema::compile(input_schema.clone())
+            .map_err(|error| anyhow::anyhow!("action `{}`: {error}", info.name))?;
+        if infos.iter().any(|known| known.name == info.name) {
+            anyhow::bail!("the component declares action `{}` twice", info.name);
+        }
+        validators.push(OnceLock::from(Ok(validator)));
+        infos.push(ActionInfo {
+            name: info.name,
+            description: info.description,
+            input_schema,
+            output_schema,
+        });
+    }
+    Ok((infos, validators))
+}

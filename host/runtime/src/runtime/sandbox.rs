@@ -1,0 +1,225 @@
+//! The one "call a guest export in a fresh sandbox" step.
+//!
+//! Every guest call — an action's `run`, a component's `describe`, and tomorrow a sync's
+//! `fetch-data` or a webhook handler — goes through [`Sandboxes::call`]: a fresh
+//! `Store` holding only the capability states the call is granted, a memory cap, an
+//! epoch deadline plus a wall-clock timeout, and one classification of what went wrong
+//! (timeout, memory limit, crash with the guest's panic message) with the captured run
+//! log. Adding a world means writing its export call as a closure, not copying this.
+
+use crate::bindings::connection as wit_connection;
+use crate::capabilities::connection::ConnectionState;
+use crate::capabilities::http::HttpState;
+use crate::capabilities::log::{LogLine, LogSource, LogState};
+use crate::capabilities::wasi::WasiState;
+use crate::capabilities::{self, connection, http, log};
+use crate::config::Limits;
+use crate::engine::ticks_for;
+use crate::outbound::HttpPolicy;
+use futures_util::future::BoxFuture;
+use reqwest::header::HeaderValue;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::Linker;
+use wasmtime::{Engine, ResourceLimiter, Store, Trap};
+use wasmtime_wasi::{WasiCtxView, WasiView};
+
+/// Caps linear memory and remembers whether the cap was hit, so a failure can be
+/// reported as "memory limit exceeded" instead of whatever the guest did when its
+/// allocation failed (usually an abort).
+pub(crate) struct MemoryLimiter {
+    limit: usize,
+    exceeded: Option<usize>,
+}
+
+impl ResourceLimiter for MemoryLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.exceeded = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        // Tables hold function references; 100k entries is far beyond any action.
+        Ok(desired <= 100_000)
+    }
+}
+
+/// What a sandbox's `Store` holds: one state per granted capability, each reached by its
+/// host functions through a projection (see [`crate::capabilities`]).
+pub(crate) struct SandboxState {
+    limiter: MemoryLimiter,
+    connection: ConnectionState,
+    http: HttpState,
+    log: LogState,
+    wasi: WasiState,
+}
+
+impl SandboxState {
+    /// The run log: lines the guest logged, then what it printed.
+    fn into_logs(self) -> Vec<LogLine> {
+        let mut lines = self.log.lines;
+        self.wasi.drain_output_into(&mut lines);
+        lines
+    }
+}
+
+impl WasiView for SandboxState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        self.wasi.view()
+    }
+}
+
+/// Links what every guest world imports: deny-by-default WASI and terapi's capabilities.
+pub(crate) fn add_capabilities(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
+    wasmtime_wasi::p2::add_to_linker_async(linker)?;
+    capabilities::add_types_to_linker(linker)?;
+    connection::add_to_linker(linker, |state| &mut state.connection)?;
+    http::add_to_linker(linker, |state| &mut state.http)?;
+    log::add_to_linker(linker, |state| &mut state.log)?;
+    Ok(())
+}
+
+/// What a call grants the guest: the connection it runs for, and how its HTTP requests
+/// go out.
+pub(crate) struct Grant {
+    /// The guest's view of the connection.
+    pub(crate) connection: Arc<wit_connection::Connection>,
+    /// The integration's outbound policy.
+    pub(crate) policy: Arc<HttpPolicy>,
+    /// The `Authorization` value injected for the connection; secret.
+    pub(crate) authorization: Option<HeaderValue>,
+}
+
+/// Why a guest call produced no result of its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum GuestFailure {
+    /// It ran past its deadline and was stopped.
+    Timeout(Duration),
+    /// It tried to grow its memory beyond the cap (bytes) and was stopped.
+    MemoryLimitExceeded(usize),
+    /// It trapped: a panic, an abort, invalid output. With the guest's panic message
+    /// when it printed one.
+    Crashed(String),
+}
+
+/// A guest call's outcome and its run log.
+pub(crate) struct Called<R> {
+    pub(crate) result: Result<R, GuestFailure>,
+    pub(crate) logs: Vec<LogLine>,
+}
+
+/// An export call: given the fresh store, instantiate and call. Boxed so one step serves
+/// every world's exports.
+pub(crate) type ExportCall<R> = Box<
+    dyn for<'a> FnOnce(&'a mut Store<SandboxState>) -> BoxFuture<'a, wasmtime::Result<R>> + Send,
+>;
+
+/// Makes and runs sandboxes: the engine, the limits, the HTTP client guests' requests go
+/// out with.
+pub(crate) struct Sandboxes {
+    engine: Engine,
+    limits: Limits,
+    client: reqwest::Client,
+}
+
+impl Sandboxes {
+    pub(crate) fn new(engine: Engine, limits: Limits, client: reqwest::Client) -> Self {
+        Sandboxes {
+            engine,
+            limits,
+            client,
+        }
+    }
+
+    pub(crate) fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Runs `call` in a fresh sandbox granted `grant`, stopped after `timeout`.
+    pub(crate) async fn call<R: Send>(
+        &self,
+        grant: Grant,
+        timeout: Duration,
+        call: ExportCall<R>,
+    ) -> Called<R> {
+        let mut store = self.new_store(grant, timeout);
+        let outcome = tokio::time::timeout(timeout, call(&mut store)).await;
+        let state = store.into_data();
+        let memory_exceeded = state.limiter.exceeded.is_some();
+        let logs = state.into_logs();
+        let result = match outcome {
+            Err(_elapsed) => Err(GuestFailure::Timeout(timeout)),
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(_)) if memory_exceeded => {
+                Err(GuestFailure::MemoryLimitExceeded(self.limits.memory_bytes))
+            }
+            Ok(Err(error)) if error.downcast_ref::<Trap>() == Some(&Trap::Interrupt) => {
+                Err(GuestFailure::Timeout(timeout))
+            }
+            Ok(Err(error)) => Err(GuestFailure::Crashed(crash_message(&error, &logs))),
+        };
+        Called { result, logs }
+    }
+
+    fn new_store(&self, grant: Grant, timeout: Duration) -> Store<SandboxState> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let state = SandboxState {
+            limiter: MemoryLimiter {
+                limit: self.limits.memory_bytes,
+                exceeded: None,
+            },
+            connection: ConnectionState::new(grant.connection),
+            http: HttpState::new(
+                self.client.clone(),
+                grant.policy,
+                grant.authorization,
+                deadline,
+            ),
+            log: LogState::default(),
+            wasi: WasiState::new(self.limits.log_capture_bytes),
+        };
+        let mut store = Store::new(&self.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_epoch_deadline(ticks_for(timeout));
+        store.epoch_deadline_trap();
+        store
+    }
+}
+
+/// A crash explained: the guest's panic message when it printed one, else the trap.
+fn crash_message(error: &wasmtime::Error, logs: &[LogLine]) -> String {
+    let trap = error
+        .downcast_ref::<Trap>()
+        .map(|trap| trap.to_string())
+        .unwrap_or_else(|| format!("{error:#}"));
+    let panic = logs
+        .iter()
+        .enumerate()
+        .find(|(_, line)| line.source == LogSource::Stderr && line.message.contains("panicked at"))
+        .map(|(index, line)| {
+            // The panic message is on the line after "panicked at <file>:<line>:".
+            match logs.get(index + 1) {
+                Some(next) if next.source == LogSource::Stderr => {
+                    format!("{} {}", line.message, next.message)
+                }
+                _ => line.message.clone(),
+            }
+        });
+    match panic {
+        Some(panic) => format!("{panic} ({trap})"),
+        None => trap,
+    }
+}

@@ -1,0 +1,649 @@
+//! The workflows the HTTP server and the CLI share.
+//!
+//! [`Service`] owns what both front ends need and used to build each on its own: the
+//! stores (opened by one factory, credentials sealed by one rule — see [`keys`]), the
+//! HTTP client, each integration's provider and outbound policy, and, once started, the
+//! [`Runtime`]. On top of them it runs the workflows: the OAuth connect and callback,
+//! deleting a connection with token revocation, all-or-nothing metadata changes, OAuth
+//! app credentials, asynchronous runs. Front ends only translate: HTTP requests or
+//! command-line arguments in, [`ServiceError`]s out as status codes or messages.
+
+pub mod keys;
+
+pub use keys::{EnvLookup, process_env};
+
+use crate::config::RuntimeConfig;
+use crate::oauth::{OAuthApp, STATE_TTL, post_connection_check, state_digest};
+use crate::outbound::HttpPolicy;
+use crate::providers::{Provider, Providers};
+use crate::runtime::{Runtime, StartError, TriggerError, resolve_provider};
+use crate::store::{
+    Connection, ConnectionStore, IntegrationCredentials, MetadataUpdate, NewConnection,
+    OAuthSession, RunState, StartRunError, StoreError, Stores,
+};
+use crate::util::random_id;
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use time::OffsetDateTime;
+use url::Url;
+
+/// What kind of failure a [`ServiceError`] is; front ends map it to a status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The configuration or the environment is missing or wrong (at start).
+    Config,
+    /// The request is wrong: the message says which part.
+    Invalid,
+    /// Something named does not exist.
+    NotFound,
+    /// Capacity is exhausted for now; try again later.
+    Unavailable,
+    /// The provider failed or refused.
+    Upstream,
+    /// terapi itself failed (store, randomness).
+    Internal,
+}
+
+/// A failed workflow: its kind, a stable machine-readable code (as in Nango's API
+/// errors) and a message naming what is wrong. Never contains secrets.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct ServiceError {
+    /// What kind of failure.
+    pub kind: ErrorKind,
+    /// Stable code, e.g. `unknown_connection`.
+    pub code: &'static str,
+    /// What went wrong.
+    pub message: String,
+}
+
+impl ServiceError {
+    /// A failure of `kind` with `code` and `message`.
+    pub fn new(kind: ErrorKind, code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError {
+            kind,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A configuration problem.
+    pub fn config(message: impl Into<String>) -> Self {
+        ServiceError::new(ErrorKind::Config, "invalid_configuration", message)
+    }
+
+    /// An internal failure.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        ServiceError::new(ErrorKind::Internal, "internal_error", message.to_string())
+    }
+
+    /// No such integration.
+    pub fn unknown_integration(key: &str) -> Self {
+        ServiceError::new(
+            ErrorKind::NotFound,
+            "unknown_provider_config",
+            format!("no integration `{key}` is configured"),
+        )
+    }
+
+    /// No such connection.
+    pub fn unknown_connection(key: &str, connection_id: &str) -> Self {
+        ServiceError::new(
+            ErrorKind::NotFound,
+            "unknown_connection",
+            format!("no connection `{connection_id}` for integration `{key}`"),
+        )
+    }
+
+    fn invalid(code: &'static str, message: impl Into<String>) -> Self {
+        ServiceError::new(ErrorKind::Invalid, code, message)
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(error: StoreError) -> Self {
+        ServiceError::internal(error)
+    }
+}
+
+impl From<StartError> for ServiceError {
+    fn from(error: StartError) -> Self {
+        ServiceError::new(ErrorKind::Config, "start_failed", error.to_string())
+    }
+}
+
+/// How to open a [`Service`], beyond the configuration file.
+#[derive(Clone)]
+pub struct ServiceOptions {
+    /// Store credentials unencrypted when no encryption key is configured (local
+    /// development only). Without it a missing key is refused.
+    pub insecure_dev: bool,
+    /// Where `TERAPI_ENCRYPTION_KEY`, `TERAPI_SECRET_KEY` and client secrets come from.
+    pub env: EnvLookup,
+}
+
+impl Default for ServiceOptions {
+    fn default() -> Self {
+        ServiceOptions {
+            insecure_dev: false,
+            env: process_env(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ServiceOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceOptions")
+            .field("insecure_dev", &self.insecure_dev)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An integration's provider and outbound policy, as the service uses them.
+struct Outbound {
+    provider_name: String,
+    provider: Provider,
+    policy: Arc<HttpPolicy>,
+}
+
+/// terapi's workflows over one configuration: see the module docs.
+pub struct Service {
+    config: RuntimeConfig,
+    env: EnvLookup,
+    stores: Stores,
+    client: reqwest::Client,
+    integrations: BTreeMap<String, Outbound>,
+    runtime: Option<Arc<Runtime>>,
+    started_at: OffsetDateTime,
+}
+
+impl std::fmt::Debug for Service {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Service")
+            .field(
+                "integrations",
+                &self.integrations.keys().collect::<Vec<_>>(),
+            )
+            .field("runtime", &self.runtime.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A connection the OAuth callback stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Connected {
+    /// The integration.
+    pub provider_config_key: String,
+    /// The connection.
+    pub connection_id: String,
+}
+
+/// What the provider sent back to the OAuth callback.
+#[derive(Debug, Clone, Default)]
+pub struct Callback {
+    /// `state`.
+    pub state: Option<String>,
+    /// `code`.
+    pub code: Option<String>,
+    /// `error`, when the user or the provider refused.
+    pub error: Option<String>,
+    /// `error_description`.
+    pub error_description: Option<String>,
+}
+
+impl Service {
+    /// Opens the stores and resolves every integration's provider and policy, without
+    /// loading components: enough to manage connections. Refuses to store credentials
+    /// unencrypted unless `options.insecure_dev`.
+    pub async fn open(
+        mut config: RuntimeConfig,
+        options: ServiceOptions,
+    ) -> Result<Service, ServiceError> {
+        config.fill_integration_keys();
+        let cipher = keys::credential_cipher(&config, &options.env, options.insecure_dev)?;
+        let stores = Stores::open(&config, cipher).await?;
+        let client = crate::outbound::client(true).map_err(ServiceError::config)?;
+        let providers = Providers::built_in();
+        let mut integrations = BTreeMap::new();
+        for (key, integration) in &config.integrations {
+            let (provider_name, provider, policy) =
+                resolve_provider(key, integration, &providers, &config.limits)
+                    .map_err(ServiceError::config)?;
+            integrations.insert(
+                key.clone(),
+                Outbound {
+                    provider_name,
+                    provider,
+                    policy: Arc::new(policy),
+                },
+            );
+        }
+        Ok(Service {
+            config,
+            env: options.env,
+            stores,
+            client,
+            integrations,
+            runtime: None,
+            started_at: OffsetDateTime::now_utc(),
+        })
+    }
+
+    /// [`Service::open`], then starts the runtime (loads every component) and checks that
+    /// every integration's OAuth app, if it has one, is configured correctly.
+    pub async fn start(
+        config: RuntimeConfig,
+        options: ServiceOptions,
+    ) -> Result<Service, ServiceError> {
+        let service = Service::open(config, options).await?.with_runtime().await?;
+        for key in service.integrations.keys() {
+            service.oauth_app(key).await.map_err(|error| {
+                ServiceError::config(format!("integration `{key}`: {}", error.message))
+            })?;
+        }
+        Ok(service)
+    }
+
+    /// Starts the runtime (loads every component) over the service's stores.
+    pub async fn with_runtime(mut self) -> Result<Service, ServiceError> {
+        let runtime =
+            Runtime::with_connection_store(self.config.clone(), self.stores.connections.clone())
+                .await?;
+        self.runtime = Some(Arc::new(runtime));
+        Ok(self)
+    }
+
+    /// The runtime, once started ([`Service::start`], [`Service::with_runtime`]).
+    pub fn runtime(&self) -> Option<&Arc<Runtime>> {
+        self.runtime.as_ref()
+    }
+
+    fn started_runtime(&self) -> Result<&Arc<Runtime>, ServiceError> {
+        self.runtime
+            .as_ref()
+            .ok_or_else(|| ServiceError::internal("the runtime was not started"))
+    }
+
+    /// The configuration (with `server.public_url` as the front end set it).
+    pub fn config(&self) -> &RuntimeConfig {
+        &self.config
+    }
+
+    /// Where secrets are looked up.
+    pub fn env(&self) -> &EnvLookup {
+        &self.env
+    }
+
+    /// Every store.
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    /// The connection store (cached as the configuration says).
+    pub fn connections(&self) -> &Arc<dyn ConnectionStore> {
+        &self.stores.connections
+    }
+
+    /// The HTTP client provider requests go out with.
+    pub fn http_client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// When the service started.
+    pub fn started_at(&self) -> OffsetDateTime {
+        self.started_at
+    }
+
+    /// Configured integration keys.
+    pub fn integration_keys(&self) -> impl Iterator<Item = &str> {
+        self.integrations.keys().map(String::as_str)
+    }
+
+    /// The provider name and definition of an integration.
+    pub fn provider(&self, key: &str) -> Option<(&str, &Provider)> {
+        self.integrations
+            .get(key)
+            .map(|found| (found.provider_name.as_str(), &found.provider))
+    }
+
+    /// An integration's outbound policy.
+    pub fn http_policy(&self, key: &str) -> Option<&Arc<HttpPolicy>> {
+        self.integrations.get(key).map(|found| &found.policy)
+    }
+
+    fn outbound(&self, key: &str) -> Result<&Outbound, ServiceError> {
+        self.integrations
+            .get(key)
+            .ok_or_else(|| ServiceError::unknown_integration(key))
+    }
+
+    /// An integration's OAuth app, resolved now from the file, the environment and the
+    /// credentials set over the API (so a change made on any node is seen at once).
+    /// `None`: the integration cannot be connected through OAuth.
+    pub async fn oauth_app(&self, key: &str) -> Result<Option<OAuthApp>, ServiceError> {
+        let outbound = self.outbound(key)?;
+        let Some(integration) = self.config.integrations.get(key) else {
+            return Err(ServiceError::unknown_integration(key));
+        };
+        let stored = self
+            .stores
+            .integration_credentials
+            .integration_credentials(key)
+            .await?;
+        let env = |name: &str| (self.env)(name);
+        OAuthApp::resolve(
+            key,
+            integration,
+            &outbound.provider,
+            &self.config.server,
+            &env,
+            stored.as_ref(),
+        )
+        .map_err(|error| ServiceError::invalid("invalid_integration", error.to_string()))
+    }
+
+    /// Sets an integration's OAuth app credentials (they win over the file and the
+    /// environment), after checking the app they make resolves.
+    pub async fn set_integration_credentials(
+        &self,
+        key: &str,
+        client_id: &str,
+        client_secret: String,
+        scopes: Vec<String>,
+    ) -> Result<IntegrationCredentials, ServiceError> {
+        self.outbound(key)?;
+        if client_id.trim().is_empty() || client_secret.is_empty() {
+            return Err(ServiceError::invalid(
+                "invalid_body",
+                "`credentials.client_id` and `credentials.client_secret` must not be empty",
+            ));
+        }
+        let now = OffsetDateTime::now_utc();
+        let stored = self
+            .stores
+            .integration_credentials
+            .put_integration_credentials(&IntegrationCredentials {
+                provider_config_key: key.to_string(),
+                client_id: client_id.trim().to_string(),
+                client_secret,
+                scopes,
+                created_at: now,
+                updated_at: now,
+            })
+            .await?;
+        self.oauth_app(key).await?;
+        Ok(stored)
+    }
+
+    /// Starts an OAuth connect for `connection_id`: stores a pending authorization (only
+    /// the digest of its single-use `state`, valid for [`STATE_TTL`]) and returns the
+    /// provider's authorize URL to send the browser to.
+    pub async fn start_connect(&self, key: &str, connection_id: &str) -> Result<Url, ServiceError> {
+        self.outbound(key)?;
+        let app = self.oauth_app(key).await?.ok_or_else(|| {
+            ServiceError::invalid(
+                "oauth_not_configured",
+                format!(
+                    "integration `{key}` has no OAuth app: set `integrations.{key}.client_id` and \
+                     its client secret, or PATCH /integrations/{key}"
+                ),
+            )
+        })?;
+        let state = random_id().map_err(ServiceError::internal)?;
+        let now = OffsetDateTime::now_utc();
+        let ttl = time::Duration::try_from(STATE_TTL).unwrap_or(time::Duration::minutes(10));
+        self.stores
+            .oauth_sessions
+            .put_oauth_session(&OAuthSession {
+                state_digest: state_digest(&state),
+                provider_config_key: key.to_string(),
+                connection_id: connection_id.to_string(),
+                created_at: now,
+                expires_at: now + ttl,
+            })
+            .await?;
+        tracing::info!(integration = %key, connection = %connection_id, "OAuth connect started");
+        Ok(app.authorize_url(&state))
+    }
+
+    /// Finishes an OAuth connect: consumes the state (once; unknown, reused and expired
+    /// states and `error` answers are refused without contacting the provider),
+    /// exchanges the code, runs the provider's post-connection check and stores the
+    /// connection (keeping the metadata of one it re-authorizes).
+    pub async fn finish_connect(&self, callback: &Callback) -> Result<Connected, ServiceError> {
+        let presented = callback
+            .state
+            .as_deref()
+            .filter(|presented| !presented.is_empty())
+            .ok_or_else(|| ServiceError::invalid("invalid_state", "the callback has no `state`"))?;
+        let session = self
+            .stores
+            .oauth_sessions
+            .take_oauth_session(&state_digest(presented))
+            .await?
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "invalid_state",
+                    "unknown or already used `state`: start the connection again",
+                )
+            })?;
+        let key = session.provider_config_key;
+        let connection_id = session.connection_id;
+        if session.expires_at <= OffsetDateTime::now_utc() {
+            return Err(ServiceError::invalid(
+                "expired_state",
+                "the authorization took longer than 10 minutes: start the connection again",
+            ));
+        }
+        if let Some(error) = &callback.error {
+            let description = callback
+                .error_description
+                .as_ref()
+                .map(|text| format!(" ({text})"))
+                .unwrap_or_default();
+            tracing::info!(integration = %key, connection = %connection_id, %error, "OAuth authorization refused");
+            return Err(ServiceError::invalid(
+                "oauth_authorization_failed",
+                format!("the provider did not authorize the connection: {error}{description}"),
+            ));
+        }
+        let code = callback
+            .code
+            .as_deref()
+            .filter(|code| !code.is_empty())
+            .ok_or_else(|| {
+                ServiceError::invalid(
+                    "invalid_callback",
+                    "the callback has neither `code` nor `error`",
+                )
+            })?;
+        let app = self.oauth_app(&key).await?.ok_or_else(|| {
+            ServiceError::invalid(
+                "oauth_not_configured",
+                format!("integration `{key}` no longer has an OAuth app"),
+            )
+        })?;
+        let outbound = self.outbound(&key)?;
+        let grant = app.exchange_code(&self.client, code).await.map_err(|error| {
+            tracing::warn!(integration = %key, connection = %connection_id, %error, "token exchange failed");
+            ServiceError::new(ErrorKind::Upstream, "token_exchange_failed", error.to_string())
+        })?;
+        let credentials = grant.credentials();
+        let mut config: Map<String, Value> = grant.metadata.clone();
+        if let Some(check) = &outbound.provider.post_connection_check {
+            let authorization = outbound.policy.authorization_header(&credentials);
+            let outcome = post_connection_check(
+                &outbound.policy,
+                &self.client,
+                authorization.as_ref(),
+                check,
+            )
+            .await;
+            config.insert(check.config_key.clone(), Value::Bool(outcome));
+        }
+        let store = self.connections();
+        let metadata = store
+            .get(&key, &connection_id)
+            .await?
+            .map(|existing| existing.metadata)
+            .unwrap_or_else(|| Value::Object(Map::new()));
+        let mut connection = NewConnection::new(
+            &key,
+            &connection_id,
+            outbound.provider_name.clone(),
+            credentials,
+        );
+        connection.connection_config = Value::Object(config);
+        connection.metadata = metadata;
+        store.upsert(&connection).await?;
+        tracing::info!(integration = %key, connection = %connection_id, "OAuth connection stored");
+        Ok(Connected {
+            provider_config_key: key,
+            connection_id,
+        })
+    }
+
+    /// A connection, or `unknown_connection`.
+    pub async fn connection(
+        &self,
+        key: &str,
+        connection_id: &str,
+    ) -> Result<Connection, ServiceError> {
+        self.connections()
+            .get(key, connection_id)
+            .await?
+            .ok_or_else(|| ServiceError::unknown_connection(key, connection_id))
+    }
+
+    /// Deletes a connection. With `revoke`, its OAuth token is first revoked at the
+    /// provider (when the provider has a deauthorize endpoint); if that fails the
+    /// connection is kept and the error (`deauthorize_failed`) says so.
+    pub async fn delete_connection(
+        &self,
+        key: &str,
+        connection_id: &str,
+        revoke: bool,
+    ) -> Result<(), ServiceError> {
+        let connection = self.connection(key, connection_id).await?;
+        if revoke
+            && let Some(outbound) = self.integrations.get(key)
+            && let Some(endpoint) = &outbound.provider.deauthorize_endpoint
+            && matches!(
+                connection.credentials,
+                crate::store::Credentials::OAuth2 { .. }
+            )
+        {
+            let authorization = match &self.runtime {
+                Some(runtime) => runtime
+                    .connection_for_call(key, connection_id)
+                    .await
+                    .ok()
+                    .and_then(|resolved| resolved.authorization),
+                None => outbound
+                    .policy
+                    .authorization_header(&connection.credentials),
+            };
+            crate::oauth::deauthorize(&outbound.policy, &self.client, authorization.as_ref(), endpoint)
+                .await
+                .map_err(|error| {
+                    tracing::warn!(integration = %key, connection = %connection_id, %error, "deauthorization failed; connection kept");
+                    ServiceError::new(
+                        ErrorKind::Upstream,
+                        "deauthorize_failed",
+                        format!("{error}; the connection was kept"),
+                    )
+                })?;
+        }
+        if !self.connections().delete(key, connection_id).await? {
+            return Err(ServiceError::unknown_connection(key, connection_id));
+        }
+        Ok(())
+    }
+
+    /// Replaces or merges the metadata of several connections: all or nothing (every
+    /// connection is checked to exist before any changes).
+    pub async fn change_metadata(
+        &self,
+        key: &str,
+        connection_ids: &[String],
+        metadata: &Value,
+        how: MetadataUpdate,
+    ) -> Result<(), ServiceError> {
+        if !metadata.is_object() {
+            return Err(ServiceError::invalid(
+                "invalid_body",
+                "`metadata` must be a JSON object",
+            ));
+        }
+        let store = self.connections();
+        for id in connection_ids {
+            if store.get(key, id).await?.is_none() {
+                return Err(ServiceError::unknown_connection(key, id));
+            }
+        }
+        for id in connection_ids {
+            store
+                .update_metadata(key, id, metadata, how)
+                .await?
+                .ok_or_else(|| ServiceError::unknown_connection(key, id))?;
+        }
+        Ok(())
+    }
+
+    /// Starts an action in the background and returns the id its result will be kept
+    /// under ([`Service::run_state`]). Refused with `too_many_async_runs` when every kept
+    /// entry is still running.
+    pub async fn trigger_async(
+        &self,
+        key: &str,
+        connection_id: &str,
+        action: &str,
+        input_json: String,
+    ) -> Result<String, ServiceError> {
+        let runtime = self.started_runtime()?.clone();
+        let id = random_id().map_err(ServiceError::internal)?;
+        self.stores
+            .runs
+            .start_run(&id)
+            .await
+            .map_err(|error| match error {
+                StartRunError::Full(_) => ServiceError::new(
+                    ErrorKind::Unavailable,
+                    "too_many_async_runs",
+                    error.to_string(),
+                ),
+                StartRunError::Store(error) => ServiceError::internal(error),
+            })?;
+        let runs = self.stores.runs.clone();
+        let (key, connection_id, action) = (
+            key.to_string(),
+            connection_id.to_string(),
+            action.to_string(),
+        );
+        let run_id = id.clone();
+        tokio::spawn(async move {
+            // The run gets a task of its own, so even a panic in it ends the entry.
+            let run = tokio::spawn(async move {
+                runtime
+                    .trigger_action(&key, &connection_id, &action, &input_json)
+                    .await
+                    .map(|output| output.into_json())
+            });
+            let result = run.await.unwrap_or_else(|error| {
+                Err(TriggerError::Internal(format!(
+                    "the run failed inside the host: {error}"
+                )))
+            });
+            if let Err(error) = runs.finish_run(&run_id, &result).await {
+                tracing::error!(run = %run_id, %error, "cannot record an asynchronous run's result");
+            }
+        });
+        Ok(id)
+    }
+
+    /// Where an asynchronous run stands; `None` if unknown or expired.
+    pub async fn run_state(&self, id: &str) -> Result<Option<RunState>, ServiceError> {
+        Ok(self.stores.runs.run_state(id).await?)
+    }
+}

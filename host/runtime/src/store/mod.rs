@@ -1,0 +1,482 @@
+//! What terapi keeps, and where: one async trait per kind of data, one factory.
+//!
+//! | trait | what |
+//! | --- | --- |
+//! | [`ConnectionStore`] | connections: one customer's account at a provider, with its credentials |
+//! | [`OAuthSessionStore`] | pending OAuth authorizations, consumed once by the callback |
+//! | [`IntegrationCredentialStore`] | OAuth app credentials set over the API |
+//! | [`RunStore`] | results of asynchronous action runs |
+//!
+//! (Records, checkpoints, schedules and outbound webhooks join this list as traits of
+//! their own.) Every kind lives behind its trait so that state several nodes must share
+//! is in the database, never in one process's memory. [`Stores::open`] opens every kind
+//! from the configuration's `database` setting: a SQLite file ([`SqliteStore`], all SQL
+//! in `sqlite.rs`) today; another backend is one more implementation of these traits and
+//! one more arm in [`Stores::open`].
+//!
+//! Credentials pass through a [`CredentialCipher`] on their way in and out:
+//! [`AesGcmCipher`] encrypts them at rest, [`PlaintextCipher`] (development only) does
+//! not. [`CachingConnectionStore`] keeps recently read connections in memory for a short
+//! time (the invocation hot path reads one per run).
+
+mod cache;
+mod cipher;
+mod runs;
+mod sqlite;
+
+pub use cache::CachingConnectionStore;
+pub use cipher::{AesGcmCipher, KeyError, PlaintextCipher};
+pub use runs::{RunLimits, RunState, StartRunError};
+pub use sqlite::SqliteStore;
+
+use crate::config::{Database, RuntimeConfig};
+use crate::runtime::TriggerError;
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::fmt;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+/// What a connection authenticates with. Serialized with a `type` tag in Nango's style
+/// (`OAUTH2`, `API_KEY`, `BASIC`, `NONE`).
+///
+/// `Debug` never prints secrets.
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "SCREAMING_SNAKE_CASE", deny_unknown_fields)]
+pub enum Credentials {
+    /// OAuth 2 tokens.
+    #[serde(rename = "OAUTH2")]
+    OAuth2 {
+        /// The access token.
+        access_token: String,
+        /// The refresh token, for providers that refresh.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        refresh_token: Option<String>,
+        /// When the access token expires (RFC 3339), if it does.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        expires_at: Option<String>,
+        /// The scopes granted, as the provider reported them.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+        /// The token response, verbatim.
+        #[serde(default)]
+        raw: Value,
+    },
+    /// A static API key.
+    ApiKey {
+        /// The key.
+        api_key: String,
+    },
+    /// HTTP Basic credentials.
+    Basic {
+        /// User name.
+        username: String,
+        /// Password.
+        password: String,
+    },
+    /// No credentials.
+    None,
+}
+
+impl Credentials {
+    /// OAuth 2 credentials holding just an access token (Checkr partner tokens are
+    /// long-lived and come without refresh token or expiry).
+    pub fn access_token(token: impl Into<String>) -> Self {
+        let access_token = token.into();
+        Credentials::OAuth2 {
+            raw: serde_json::json!({ "access_token": access_token }),
+            access_token,
+            refresh_token: None,
+            expires_at: None,
+            scope: None,
+        }
+    }
+
+    /// The type tag, as in the serialized form.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Credentials::OAuth2 { .. } => "OAUTH2",
+            Credentials::ApiKey { .. } => "API_KEY",
+            Credentials::Basic { .. } => "BASIC",
+            Credentials::None => "NONE",
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Credentials::{}(<redacted>)", self.kind())
+    }
+}
+
+/// A stored connection.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Connection {
+    /// The store's own id (stable across renames of nothing: connections are immutable
+    /// keys).
+    pub id: i64,
+    /// The id the application chose, unique within the integration.
+    pub connection_id: String,
+    /// The integration, e.g. `checkr-partner`.
+    pub provider_config_key: String,
+    /// The provider, e.g. `checkr-partner`.
+    pub provider: String,
+    /// Credentials.
+    pub credentials: Credentials,
+    /// Provider-specific configuration gathered at connect time (a JSON object).
+    pub connection_config: Value,
+    /// Application metadata (a JSON object).
+    pub metadata: Value,
+    /// When the connection was created.
+    pub created_at: OffsetDateTime,
+    /// When it last changed.
+    pub updated_at: OffsetDateTime,
+    /// When its credentials were last handed out through the API, if ever.
+    pub last_fetched_at: Option<OffsetDateTime>,
+}
+
+/// What [`ConnectionStore::upsert`] writes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewConnection {
+    /// The id the application chose.
+    pub connection_id: String,
+    /// The integration.
+    pub provider_config_key: String,
+    /// The provider.
+    pub provider: String,
+    /// Credentials.
+    pub credentials: Credentials,
+    /// Provider-specific configuration (a JSON object).
+    pub connection_config: Value,
+    /// Application metadata (a JSON object).
+    pub metadata: Value,
+}
+
+impl NewConnection {
+    /// A connection with empty configuration and metadata.
+    pub fn new(
+        provider_config_key: impl Into<String>,
+        connection_id: impl Into<String>,
+        provider: impl Into<String>,
+        credentials: Credentials,
+    ) -> Self {
+        NewConnection {
+            connection_id: connection_id.into(),
+            provider_config_key: provider_config_key.into(),
+            provider: provider.into(),
+            credentials,
+            connection_config: Value::Object(Default::default()),
+            metadata: Value::Object(Default::default()),
+        }
+    }
+}
+
+/// Which connections [`ConnectionStore::list`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ConnectionFilter {
+    /// Only this integration.
+    pub provider_config_key: Option<String>,
+    /// Only this connection id.
+    pub connection_id: Option<String>,
+    /// At most this many (after `offset`).
+    pub limit: Option<usize>,
+    /// Skip this many first (oldest first).
+    pub offset: usize,
+    /// Only connections whose `connection_config.<key>` is the JSON string `value`, for
+    /// every `(key, value)` pair (e.g. `checkr_account_id`, to route a webhook).
+    pub config_equals: Vec<(String, String)>,
+}
+
+impl ConnectionFilter {
+    /// Connections of `provider_config_key` whose `connection_config.<key>` is `value`.
+    pub fn by_config(
+        provider_config_key: impl Into<String>,
+        key: impl Into<String>,
+        value: impl Into<String>,
+    ) -> Self {
+        ConnectionFilter {
+            provider_config_key: Some(provider_config_key.into()),
+            config_equals: vec![(key.into(), value.into())],
+            ..ConnectionFilter::default()
+        }
+    }
+}
+
+/// How [`ConnectionStore::update_metadata`] changes a connection's metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataUpdate {
+    /// The new metadata replaces the old.
+    Replace,
+    /// The new metadata's top-level keys are set, the others kept.
+    Merge,
+}
+
+/// A pending OAuth authorization: created when a connect starts, consumed (once) by the
+/// callback. The store keeps a digest of the `state` parameter, never the state itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OAuthSession {
+    /// SHA-256 of the `state` sent to the provider, hex-encoded.
+    pub state_digest: String,
+    /// The integration being connected.
+    pub provider_config_key: String,
+    /// The connection the authorization will create.
+    pub connection_id: String,
+    /// When the connect started.
+    pub created_at: OffsetDateTime,
+    /// After this, the callback is refused.
+    pub expires_at: OffsetDateTime,
+}
+
+/// OAuth app credentials of an integration, set over the API; they take precedence over
+/// the configuration file's. `Debug` never prints the secret.
+#[derive(Clone, PartialEq, Eq)]
+pub struct IntegrationCredentials {
+    /// The integration.
+    pub provider_config_key: String,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The OAuth client secret (sealed at rest like connection credentials).
+    pub client_secret: String,
+    /// Scopes to request; empty: the provider's defaults.
+    pub scopes: Vec<String>,
+    /// When they were first set.
+    pub created_at: OffsetDateTime,
+    /// When they last changed.
+    pub updated_at: OffsetDateTime,
+}
+
+impl fmt::Debug for IntegrationCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("IntegrationCredentials")
+            .field("provider_config_key", &self.provider_config_key)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"<redacted>")
+            .field("scopes", &self.scopes)
+            .finish()
+    }
+}
+
+/// Errors from a connection store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed.
+    #[error("connection store: {0}")]
+    Database(String),
+    /// Stored credentials could not be decrypted or decoded.
+    #[error(
+        "connection store: credentials of {provider_config_key}/{connection_id} are unreadable: {reason}"
+    )]
+    Credentials {
+        /// Integration.
+        provider_config_key: String,
+        /// Connection (empty for an integration's own credentials).
+        connection_id: String,
+        /// Why (never the credentials themselves).
+        reason: String,
+    },
+    /// A value passed in is invalid.
+    #[error("connection store: {0}")]
+    Invalid(String),
+}
+
+/// Where connections live. Implementations must be safe to share between threads, and
+/// must seal credentials with their [`CredentialCipher`] before they reach storage.
+#[async_trait]
+pub trait ConnectionStore: Send + Sync + 'static {
+    /// Creates the connection, or replaces the credentials, configuration and metadata of
+    /// an existing one with the same integration and connection id.
+    async fn upsert(&self, connection: &NewConnection) -> Result<Connection, StoreError>;
+    /// The connection, if it exists.
+    async fn get(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<Option<Connection>, StoreError>;
+    /// [`ConnectionStore::get`], shared. A caching store returns the same `Arc` for as
+    /// long as its entry is fresh, which lets callers keep what they derive from a
+    /// connection (the runtime: the guest's view and the `Authorization` value) until it
+    /// changes.
+    async fn get_shared(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<Option<Arc<Connection>>, StoreError> {
+        Ok(self
+            .get(provider_config_key, connection_id)
+            .await?
+            .map(Arc::new))
+    }
+    /// Connections matching the filter, oldest first.
+    async fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError>;
+    /// Deletes the connection; `false` if there was none.
+    async fn delete(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<bool, StoreError>;
+    /// Replaces or merges a connection's metadata (a JSON object); `None` if there is no
+    /// such connection.
+    async fn update_metadata(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        metadata: &Value,
+        how: MetadataUpdate,
+    ) -> Result<Option<Connection>, StoreError>;
+    /// Records that the connection's credentials were handed out now.
+    async fn mark_fetched(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError>;
+}
+
+/// Pending OAuth authorizations.
+#[async_trait]
+pub trait OAuthSessionStore: Send + Sync + 'static {
+    /// Saves a pending OAuth authorization, and forgets expired ones.
+    async fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError>;
+    /// Removes and returns the pending authorization with this state digest, expired or
+    /// not (the caller checks `expires_at`). Atomic: of two concurrent callers with the
+    /// same state at most one gets it.
+    async fn take_oauth_session(
+        &self,
+        state_digest: &str,
+    ) -> Result<Option<OAuthSession>, StoreError>;
+}
+
+/// OAuth app credentials set over the API. Implementations seal the client secret like
+/// connection credentials.
+#[async_trait]
+pub trait IntegrationCredentialStore: Send + Sync + 'static {
+    /// An integration's OAuth app credentials set over the API, if any.
+    async fn integration_credentials(
+        &self,
+        provider_config_key: &str,
+    ) -> Result<Option<IntegrationCredentials>, StoreError>;
+    /// Sets an integration's OAuth app credentials (`created_at`/`updated_at` are the
+    /// store's).
+    async fn put_integration_credentials(
+        &self,
+        credentials: &IntegrationCredentials,
+    ) -> Result<IntegrationCredentials, StoreError>;
+}
+
+/// Results of asynchronous action runs (`X-Async: true`), bounded in count and age
+/// ([`RunLimits`]). In the database, so any node can answer `GET /action/{id}` and a
+/// run whose node died is reported as lost rather than running forever.
+#[async_trait]
+pub trait RunStore: Send + Sync + 'static {
+    /// Registers a new running entry, evicting the oldest finished one when full.
+    async fn start_run(&self, id: &str) -> Result<(), StartRunError>;
+    /// Records a run's result. Unknown ids (evicted, expired) are ignored.
+    async fn finish_run(
+        &self,
+        id: &str,
+        result: &Result<String, TriggerError>,
+    ) -> Result<(), StoreError>;
+    /// Where a run stands; `None` if unknown or expired.
+    async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError>;
+}
+
+/// Every store, opened from one configuration.
+#[derive(Clone)]
+pub struct Stores {
+    /// Connections.
+    pub connections: Arc<dyn ConnectionStore>,
+    /// Pending OAuth authorizations.
+    pub oauth_sessions: Arc<dyn OAuthSessionStore>,
+    /// OAuth app credentials set over the API.
+    pub integration_credentials: Arc<dyn IntegrationCredentialStore>,
+    /// Asynchronous run results.
+    pub runs: Arc<dyn RunStore>,
+}
+
+impl std::fmt::Debug for Stores {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Stores").finish_non_exhaustive()
+    }
+}
+
+impl Stores {
+    /// Opens every store in the database the configuration names (`database`, default
+    /// `sqlite://<data_dir>/terapi.db`), creating and migrating it as needed; credentials
+    /// pass through `cipher`. Connections are read through a
+    /// [`CachingConnectionStore`] unless `limits.connection_cache_ms` is 0.
+    pub async fn open(
+        config: &RuntimeConfig,
+        cipher: Arc<dyn CredentialCipher>,
+    ) -> Result<Stores, StoreError> {
+        let limits = RunLimits::from_config(config);
+        match &config.database {
+            Some(Database::Sqlite(_)) | None => {
+                let path = config.database_path();
+                let store = tokio::task::spawn_blocking(move || {
+                    SqliteStore::open_with_cipher(&path, cipher)
+                })
+                .await
+                .map_err(|error| {
+                    StoreError::Database(format!("opening the store failed: {error}"))
+                })??
+                .with_run_limits(limits);
+                let mut stores = Stores::all_in(Arc::new(store));
+                if config.limits.connection_cache_ms > 0 {
+                    stores.connections = Arc::new(CachingConnectionStore::new(
+                        stores.connections,
+                        std::time::Duration::from_millis(config.limits.connection_cache_ms),
+                    ));
+                }
+                Ok(stores)
+            }
+        }
+    }
+
+    /// Every kind of data in one backend.
+    pub fn all_in<S>(store: Arc<S>) -> Stores
+    where
+        S: ConnectionStore + OAuthSessionStore + IntegrationCredentialStore + RunStore,
+    {
+        Stores {
+            connections: store.clone(),
+            oauth_sessions: store.clone(),
+            integration_credentials: store.clone(),
+            runs: store,
+        }
+    }
+}
+
+/// Seals credentials before they are stored and opens them when read. The seam for
+/// encryption at rest.
+///
+/// `associated_data` identifies the row (e.g. the integration and connection id); a
+/// cipher that authenticates it makes a sealed value useless on any other row.
+pub trait CredentialCipher: Send + Sync + 'static {
+    /// Turns serialized credentials into what is stored.
+    fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Result<Vec<u8>, String>;
+    /// Reverses [`CredentialCipher::seal`]. Errors never contain the plaintext.
+    fn open(&self, sealed: &[u8], associated_data: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_never_contains_secrets() {
+        let credentials = Credentials::access_token("very-secret-token");
+        let text = format!("{credentials:?}");
+        assert!(!text.contains("very-secret-token"), "{text}");
+        assert!(text.contains("OAUTH2"));
+    }
+
+    #[test]
+    fn credentials_serialize_with_nango_style_tags() {
+        let value = serde_json::to_value(Credentials::access_token("t")).expect("serializes");
+        assert_eq!(value["type"], "OAUTH2");
+        assert_eq!(value["access_token"], "t");
+        let back: Credentials = serde_json::from_value(value).expect("round trip");
+        assert_eq!(back, Credentials::access_token("t"));
+    }
+}

@@ -1,0 +1,1232 @@
+//! The SQLite backend: every store trait over one database file; all SQL lives here.
+//!
+//! rusqlite is blocking, so each call runs on tokio's blocking pool
+//! ([`SqliteStore::blocking`]): a slow disk or a lock held by another process never
+//! stalls the async threads that run guests and serve requests.
+
+use super::{
+    Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
+    IntegrationCredentialStore, IntegrationCredentials, MetadataUpdate, NewConnection,
+    OAuthSession, OAuthSessionStore, PlaintextCipher, RunLimits, RunState, RunStore, StartRunError,
+    StoreError,
+};
+use crate::runtime::TriggerError;
+use async_trait::async_trait;
+use rusqlite::{Row, params};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+
+/// Schema migrations, applied in order; `PRAGMA user_version` records how many ran.
+/// Append only: never edit a migration that has shipped.
+const MIGRATIONS: &[&str] = &[
+    // 1: connections with sealed credentials.
+    "CREATE TABLE connections (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        provider TEXT NOT NULL,
+        credentials BLOB NOT NULL,
+        connection_config TEXT NOT NULL,
+        metadata TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        UNIQUE (provider_config_key, connection_id)
+    );",
+    // 2: when credentials were last fetched; pending OAuth authorizations; OAuth app
+    // credentials set over the API (client secret sealed like connection credentials).
+    "ALTER TABLE connections ADD COLUMN last_fetched_at TEXT;
+    CREATE TABLE oauth_sessions (
+        state_digest TEXT PRIMARY KEY,
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER NOT NULL
+    );
+    CREATE TABLE integration_credentials (
+        provider_config_key TEXT PRIMARY KEY,
+        client_id TEXT NOT NULL,
+        client_secret BLOB NOT NULL,
+        scopes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );",
+    // 3: asynchronous action runs' results (`outcome` NULL while running; else the JSON
+    // of the result), shared by every node that uses the database.
+    "CREATE TABLE runs (
+        id TEXT PRIMARY KEY,
+        started_at INTEGER NOT NULL,
+        finished_at INTEGER,
+        outcome TEXT
+    );
+    CREATE INDEX runs_started ON runs (started_at);",
+];
+
+/// What a connection's sealed credentials are bound to.
+fn connection_aad(provider_config_key: &str, connection_id: &str) -> Vec<u8> {
+    format!("connection\0{provider_config_key}\0{connection_id}").into_bytes()
+}
+
+/// What an integration's sealed client secret is bound to.
+fn integration_aad(provider_config_key: &str) -> Vec<u8> {
+    format!("integration\0{provider_config_key}").into_bytes()
+}
+
+/// Every store in one SQLite database file, created (with its directory) on first use.
+/// Cheap to clone; clones share the database.
+#[derive(Clone)]
+pub struct SqliteStore {
+    db: Arc<Db>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore").finish_non_exhaustive()
+    }
+}
+
+/// The database and what reading and writing it needs; its methods are blocking.
+struct Db {
+    db: Mutex<rusqlite::Connection>,
+    cipher: Arc<dyn CredentialCipher>,
+    runs: RunLimits,
+}
+
+fn db_error(error: rusqlite::Error) -> StoreError {
+    StoreError::Database(error.to_string())
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path`, storing credentials unencrypted.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        Self::open_with_cipher(path, Arc::new(PlaintextCipher))
+    }
+
+    /// Opens (creating if needed) the database at `path`; credentials pass through
+    /// `cipher`.
+    pub fn open_with_cipher(
+        path: &Path,
+        cipher: Arc<dyn CredentialCipher>,
+    ) -> Result<Self, StoreError> {
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(|error| {
+                StoreError::Database(format!("cannot create {}: {error}", parent.display()))
+            })?;
+        }
+        let db = rusqlite::Connection::open(path).map_err(db_error)?;
+        Self::init(db, cipher)
+    }
+
+    /// An in-memory database, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        let db = rusqlite::Connection::open_in_memory().map_err(db_error)?;
+        Self::init(db, Arc::new(PlaintextCipher))
+    }
+
+    /// Bounds the asynchronous run results kept (default: [`RunLimits::default`]).
+    #[must_use]
+    pub fn with_run_limits(self, limits: RunLimits) -> Self {
+        let Db { db, cipher, .. } = match Arc::try_unwrap(self.db) {
+            Ok(db) => db,
+            Err(shared) => {
+                // Already shared: the limits cannot change under the other holders.
+                return SqliteStore { db: shared };
+            }
+        };
+        SqliteStore {
+            db: Arc::new(Db {
+                db,
+                cipher,
+                runs: limits,
+            }),
+        }
+    }
+
+    /// Runs `work` on the blocking pool.
+    async fn blocking<R: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Db) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || work(&db))
+            .await
+            .map_err(|error| StoreError::Database(format!("a store task failed: {error}")))?
+    }
+
+    fn init(
+        mut db: rusqlite::Connection,
+        cipher: Arc<dyn CredentialCipher>,
+    ) -> Result<Self, StoreError> {
+        // WAL lets readers proceed while a writer commits; the busy timeout covers two
+        // processes (a CLI and a server) sharing one file.
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_error)?;
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(db_error)?;
+        let applied: usize = db
+            .pragma_query_value(None, "user_version", |row| row.get(0))
+            .map_err(db_error)?;
+        if applied > MIGRATIONS.len() {
+            return Err(StoreError::Database(format!(
+                "the database has schema version {applied}, newer than this terapi knows ({})",
+                MIGRATIONS.len()
+            )));
+        }
+        for (index, migration) in MIGRATIONS.iter().enumerate().skip(applied) {
+            let tx = db.transaction().map_err(db_error)?;
+            tx.execute_batch(migration).map_err(db_error)?;
+            tx.pragma_update(None, "user_version", index + 1)
+                .map_err(db_error)?;
+            tx.commit().map_err(db_error)?;
+        }
+        Ok(SqliteStore {
+            db: Arc::new(Db {
+                db: Mutex::new(db),
+                cipher,
+                runs: RunLimits::default(),
+            }),
+        })
+    }
+}
+
+impl Db {
+    fn db(&self) -> MutexGuard<'_, rusqlite::Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (statements
+        // are atomic), so a poisoned lock is still usable.
+        self.db
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn seal(&self, connection: &NewConnection) -> Result<Vec<u8>, StoreError> {
+        let plaintext = serde_json::to_vec(&connection.credentials)
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
+        let aad = connection_aad(&connection.provider_config_key, &connection.connection_id);
+        self.cipher
+            .seal(&plaintext, &aad)
+            .map_err(|reason| StoreError::Credentials {
+                provider_config_key: connection.provider_config_key.clone(),
+                connection_id: connection.connection_id.clone(),
+                reason,
+            })
+    }
+
+    fn read_row(&self, row: &Row<'_>) -> Result<Connection, StoreError> {
+        let get_text = |index: usize| row.get::<_, String>(index).map_err(db_error);
+        let provider_config_key = get_text(1)?;
+        let connection_id = get_text(2)?;
+        let credentials_error = |reason: String| StoreError::Credentials {
+            provider_config_key: provider_config_key.clone(),
+            connection_id: connection_id.clone(),
+            reason,
+        };
+        let sealed: Vec<u8> = row.get(4).map_err(db_error)?;
+        let plaintext = self
+            .cipher
+            .open(
+                &sealed,
+                &connection_aad(&provider_config_key, &connection_id),
+            )
+            .map_err(credentials_error)?;
+        // The serde error may quote input; keep only its position so no secret leaks.
+        let credentials: Credentials = serde_json::from_slice(&plaintext).map_err(|error| {
+            credentials_error(format!(
+                "not valid credentials JSON (line {}, column {})",
+                error.line(),
+                error.column()
+            ))
+        })?;
+        let json = |index: usize| -> Result<Value, StoreError> {
+            let text = get_text(index)?;
+            serde_json::from_str(&text)
+                .map_err(|error| StoreError::Database(format!("column {index}: {error}")))
+        };
+        let timestamp = |index: usize| -> Result<OffsetDateTime, StoreError> {
+            let text = get_text(index)?;
+            OffsetDateTime::parse(&text, &Rfc3339)
+                .map_err(|error| StoreError::Database(format!("column {index}: {error}")))
+        };
+        Ok(Connection {
+            id: row.get(0).map_err(db_error)?,
+            provider: get_text(3)?,
+            credentials,
+            connection_config: json(5)?,
+            metadata: json(6)?,
+            created_at: timestamp(7)?,
+            updated_at: timestamp(8)?,
+            last_fetched_at: row
+                .get::<_, Option<String>>(9)
+                .map_err(db_error)?
+                .map(|text| {
+                    OffsetDateTime::parse(&text, &Rfc3339)
+                        .map_err(|error| StoreError::Database(format!("column 9: {error}")))
+                })
+                .transpose()?,
+            provider_config_key,
+            connection_id,
+        })
+    }
+}
+
+const COLUMNS: &str = "id, provider_config_key, connection_id, provider, credentials, \
+                       connection_config, metadata, created_at, updated_at, last_fetched_at";
+
+fn now() -> Result<String, StoreError> {
+    OffsetDateTime::now_utc()
+        .format(&Rfc3339)
+        .map_err(|error| StoreError::Database(error.to_string()))
+}
+
+fn require_object(name: &str, value: &Value) -> Result<(), StoreError> {
+    if value.is_object() {
+        Ok(())
+    } else {
+        Err(StoreError::Invalid(format!(
+            "{name} must be a JSON object, got {value}"
+        )))
+    }
+}
+
+impl Db {
+    fn upsert(&self, connection: &NewConnection) -> Result<Connection, StoreError> {
+        if connection.connection_id.is_empty() || connection.provider_config_key.is_empty() {
+            return Err(StoreError::Invalid(
+                "connection_id and provider_config_key must not be empty".into(),
+            ));
+        }
+        require_object("connection_config", &connection.connection_config)?;
+        require_object("metadata", &connection.metadata)?;
+        let sealed = self.seal(connection)?;
+        let now = now()?;
+        let db = self.db();
+        db.execute(
+            "INSERT INTO connections (provider_config_key, connection_id, provider, credentials,
+                 connection_config, metadata, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+             ON CONFLICT (provider_config_key, connection_id) DO UPDATE SET
+                 provider = excluded.provider,
+                 credentials = excluded.credentials,
+                 connection_config = excluded.connection_config,
+                 metadata = excluded.metadata,
+                 updated_at = excluded.updated_at",
+            params![
+                connection.provider_config_key,
+                connection.connection_id,
+                connection.provider,
+                sealed,
+                connection.connection_config.to_string(),
+                connection.metadata.to_string(),
+                now,
+            ],
+        )
+        .map_err(db_error)?;
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2"
+            ))
+            .map_err(db_error)?;
+        let mut rows = statement
+            .query(params![
+                connection.provider_config_key,
+                connection.connection_id
+            ])
+            .map_err(db_error)?;
+        match rows.next().map_err(db_error)? {
+            Some(row) => self.read_row(row),
+            None => Err(StoreError::Database("the upserted row vanished".into())),
+        }
+    }
+
+    fn get(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<Option<Connection>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2"
+            ))
+            .map_err(db_error)?;
+        let mut rows = statement
+            .query(params![provider_config_key, connection_id])
+            .map_err(db_error)?;
+        rows.next()
+            .map_err(db_error)?
+            .map(|row| self.read_row(row))
+            .transpose()
+    }
+
+    fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError> {
+        // `connection_config.<key> = value` conditions: a JSON path per key (quoted, so
+        // any key but one containing a double quote is addressed literally).
+        let mut config_conditions = String::new();
+        let mut config_values: Vec<String> = Vec::new();
+        for (key, value) in &filter.config_equals {
+            if key.contains('"') || key.contains('\\') {
+                return Err(StoreError::Invalid(format!(
+                    "connection_config key `{key}` must not contain `\"` or `\\`"
+                )));
+            }
+            let path = 5 + config_values.len();
+            config_conditions.push_str(&format!(
+                " AND json_type(connection_config, ?{path}) = 'text'
+                  AND json_extract(connection_config, ?{path}) = ?{}",
+                path + 1
+            ));
+            config_values.push(format!("$.\"{key}\""));
+            config_values.push(value.clone());
+        }
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {COLUMNS} FROM connections
+                 WHERE (?1 IS NULL OR provider_config_key = ?1)
+                   AND (?2 IS NULL OR connection_id = ?2){config_conditions}
+                 ORDER BY id
+                 LIMIT ?3 OFFSET ?4"
+            ))
+            .map_err(db_error)?;
+        let limit = filter
+            .limit
+            .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
+        let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
+        let mut bound: Vec<&dyn rusqlite::ToSql> = vec![
+            &filter.provider_config_key,
+            &filter.connection_id,
+            &limit,
+            &offset,
+        ];
+        bound.extend(
+            config_values
+                .iter()
+                .map(|value| value as &dyn rusqlite::ToSql),
+        );
+        let mut rows = statement.query(bound.as_slice()).map_err(db_error)?;
+        let mut connections = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            connections.push(self.read_row(row)?);
+        }
+        Ok(connections)
+    }
+
+    fn delete(&self, provider_config_key: &str, connection_id: &str) -> Result<bool, StoreError> {
+        let deleted = self
+            .db()
+            .execute(
+                "DELETE FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2",
+                params![provider_config_key, connection_id],
+            )
+            .map_err(db_error)?;
+        Ok(deleted > 0)
+    }
+
+    fn update_metadata(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        metadata: &Value,
+        how: MetadataUpdate,
+    ) -> Result<Option<Connection>, StoreError> {
+        require_object("metadata", metadata)?;
+        let mut db = self.db();
+        let tx = db.transaction().map_err(db_error)?;
+        let current: Option<String> = tx
+            .query_row(
+                "SELECT metadata FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2",
+                params![provider_config_key, connection_id],
+                |row| row.get(0),
+            )
+            .map(Some)
+            .or_else(|error| match error {
+                rusqlite::Error::QueryReturnedNoRows => Ok(None),
+                other => Err(db_error(other)),
+            })?;
+        let Some(current) = current else {
+            return Ok(None);
+        };
+        let updated = match how {
+            MetadataUpdate::Replace => metadata.clone(),
+            MetadataUpdate::Merge => {
+                let mut merged: Value = serde_json::from_str(&current)
+                    .map_err(|error| StoreError::Database(format!("metadata: {error}")))?;
+                if let (Some(target), Some(changes)) =
+                    (merged.as_object_mut(), metadata.as_object())
+                {
+                    for (key, value) in changes {
+                        target.insert(key.clone(), value.clone());
+                    }
+                }
+                merged
+            }
+        };
+        tx.execute(
+            "UPDATE connections SET metadata = ?3, updated_at = ?4
+             WHERE provider_config_key = ?1 AND connection_id = ?2",
+            params![
+                provider_config_key,
+                connection_id,
+                updated.to_string(),
+                now()?
+            ],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        drop(db);
+        self.get(provider_config_key, connection_id)
+    }
+
+    fn mark_fetched(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError> {
+        self.db()
+            .execute(
+                "UPDATE connections SET last_fetched_at = ?3
+                 WHERE provider_config_key = ?1 AND connection_id = ?2",
+                params![provider_config_key, connection_id, now()?],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError> {
+        let db = self.db();
+        db.execute(
+            "DELETE FROM oauth_sessions WHERE expires_at < ?1",
+            params![OffsetDateTime::now_utc().unix_timestamp()],
+        )
+        .map_err(db_error)?;
+        db.execute(
+            "INSERT INTO oauth_sessions (state_digest, provider_config_key, connection_id,
+                 created_at, expires_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                session.state_digest,
+                session.provider_config_key,
+                session.connection_id,
+                session.created_at.unix_timestamp(),
+                session.expires_at.unix_timestamp(),
+            ],
+        )
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn take_oauth_session(&self, state_digest: &str) -> Result<Option<OAuthSession>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(
+                "DELETE FROM oauth_sessions WHERE state_digest = ?1
+                 RETURNING state_digest, provider_config_key, connection_id, created_at, expires_at",
+            )
+            .map_err(db_error)?;
+        let mut rows = statement.query(params![state_digest]).map_err(db_error)?;
+        let Some(row) = rows.next().map_err(db_error)? else {
+            return Ok(None);
+        };
+        let instant = |index: usize| -> Result<OffsetDateTime, StoreError> {
+            let seconds: i64 = row.get(index).map_err(db_error)?;
+            OffsetDateTime::from_unix_timestamp(seconds)
+                .map_err(|error| StoreError::Database(format!("column {index}: {error}")))
+        };
+        Ok(Some(OAuthSession {
+            state_digest: row.get(0).map_err(db_error)?,
+            provider_config_key: row.get(1).map_err(db_error)?,
+            connection_id: row.get(2).map_err(db_error)?,
+            created_at: instant(3)?,
+            expires_at: instant(4)?,
+        }))
+    }
+
+    fn integration_credentials(
+        &self,
+        provider_config_key: &str,
+    ) -> Result<Option<IntegrationCredentials>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(
+                "SELECT provider_config_key, client_id, client_secret, scopes, created_at, updated_at
+                 FROM integration_credentials WHERE provider_config_key = ?1",
+            )
+            .map_err(db_error)?;
+        let mut rows = statement
+            .query(params![provider_config_key])
+            .map_err(db_error)?;
+        let Some(row) = rows.next().map_err(db_error)? else {
+            return Ok(None);
+        };
+        let unreadable = |reason: String| StoreError::Credentials {
+            provider_config_key: provider_config_key.to_string(),
+            connection_id: String::new(),
+            reason,
+        };
+        let sealed: Vec<u8> = row.get(2).map_err(db_error)?;
+        let secret = self
+            .cipher
+            .open(&sealed, &integration_aad(provider_config_key))
+            .map_err(unreadable)?;
+        let client_secret = String::from_utf8(secret)
+            .map_err(|_| unreadable("the client secret is not UTF-8".into()))?;
+        let scopes: String = row.get(3).map_err(db_error)?;
+        let timestamp = |index: usize| -> Result<OffsetDateTime, StoreError> {
+            let text: String = row.get(index).map_err(db_error)?;
+            OffsetDateTime::parse(&text, &Rfc3339)
+                .map_err(|error| StoreError::Database(format!("column {index}: {error}")))
+        };
+        Ok(Some(IntegrationCredentials {
+            provider_config_key: row.get(0).map_err(db_error)?,
+            client_id: row.get(1).map_err(db_error)?,
+            client_secret,
+            scopes: serde_json::from_str(&scopes)
+                .map_err(|error| StoreError::Database(format!("scopes: {error}")))?,
+            created_at: timestamp(4)?,
+            updated_at: timestamp(5)?,
+        }))
+    }
+
+    fn put_integration_credentials(
+        &self,
+        credentials: &IntegrationCredentials,
+    ) -> Result<IntegrationCredentials, StoreError> {
+        let key = &credentials.provider_config_key;
+        if key.is_empty() || credentials.client_id.is_empty() {
+            return Err(StoreError::Invalid(
+                "provider_config_key and client_id must not be empty".into(),
+            ));
+        }
+        let sealed = self
+            .cipher
+            .seal(credentials.client_secret.as_bytes(), &integration_aad(key))
+            .map_err(|reason| StoreError::Credentials {
+                provider_config_key: key.clone(),
+                connection_id: String::new(),
+                reason,
+            })?;
+        let scopes = serde_json::to_string(&credentials.scopes)
+            .map_err(|error| StoreError::Invalid(error.to_string()))?;
+        self.db()
+            .execute(
+                "INSERT INTO integration_credentials (provider_config_key, client_id,
+                     client_secret, scopes, created_at, updated_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?5)
+                 ON CONFLICT (provider_config_key) DO UPDATE SET
+                     client_id = excluded.client_id,
+                     client_secret = excluded.client_secret,
+                     scopes = excluded.scopes,
+                     updated_at = excluded.updated_at",
+                params![key, credentials.client_id, sealed, scopes, now()?],
+            )
+            .map_err(db_error)?;
+        self.integration_credentials(key)?
+            .ok_or_else(|| StoreError::Database("the stored credentials vanished".into()))
+    }
+}
+
+/// The current time as Unix milliseconds.
+fn now_millis() -> i64 {
+    let now = OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+fn millis(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
+
+impl Db {
+    fn start_run(&self, id: &str) -> Result<(), StartRunError> {
+        let limits = self.runs;
+        let now = now_millis();
+        let mut db = self.db();
+        let tx = db.transaction().map_err(db_error)?;
+        // Expired results go first.
+        tx.execute(
+            "DELETE FROM runs WHERE finished_at IS NOT NULL AND finished_at <= ?1",
+            params![now.saturating_sub(millis(limits.ttl))],
+        )
+        .map_err(db_error)?;
+        let count: i64 = tx
+            .query_row("SELECT count(*) FROM runs", [], |row| row.get(0))
+            .map_err(db_error)?;
+        if usize::try_from(count).unwrap_or(usize::MAX) >= limits.max {
+            // Full: drop the oldest finished (or lost) run, or refuse.
+            let lost_before = now.saturating_sub(millis(limits.abandon_after));
+            let evicted = tx
+                .execute(
+                    "DELETE FROM runs WHERE id = (
+                         SELECT id FROM runs
+                         WHERE finished_at IS NOT NULL OR started_at <= ?1
+                         ORDER BY started_at LIMIT 1)",
+                    params![lost_before],
+                )
+                .map_err(db_error)?;
+            if evicted == 0 {
+                return Err(StartRunError::Full(limits.max));
+            }
+        }
+        tx.execute(
+            "INSERT INTO runs (id, started_at) VALUES (?1, ?2)",
+            params![id, now],
+        )
+        .map_err(db_error)?;
+        tx.commit().map_err(db_error)?;
+        Ok(())
+    }
+
+    fn finish_run(&self, id: &str, outcome: &str) -> Result<(), StoreError> {
+        self.db()
+            .execute(
+                "UPDATE runs SET finished_at = ?2, outcome = ?3 WHERE id = ?1",
+                params![id, now_millis(), outcome],
+            )
+            .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError> {
+        let limits = self.runs;
+        let now = now_millis();
+        let row: Option<(i64, Option<i64>, Option<String>)> = {
+            let db = self.db();
+            let mut statement = db
+                .prepare_cached("SELECT started_at, finished_at, outcome FROM runs WHERE id = ?1")
+                .map_err(db_error)?;
+            let mut rows = statement.query(params![id]).map_err(db_error)?;
+            match rows.next().map_err(db_error)? {
+                Some(row) => Some((
+                    row.get(0).map_err(db_error)?,
+                    row.get(1).map_err(db_error)?,
+                    row.get(2).map_err(db_error)?,
+                )),
+                None => None,
+            }
+        };
+        let Some((started_at, finished_at, outcome)) = row else {
+            return Ok(None);
+        };
+        match (finished_at, outcome) {
+            (Some(finished_at), _) if finished_at <= now.saturating_sub(millis(limits.ttl)) => {
+                Ok(None)
+            }
+            (Some(_), Some(outcome)) => {
+                let result: Result<String, TriggerError> =
+                    serde_json::from_str(&outcome).map_err(|error| {
+                        StoreError::Database(format!(
+                            "the result of run `{id}` is unreadable: {error}"
+                        ))
+                    })?;
+                Ok(Some(RunState::Finished(result)))
+            }
+            _ if started_at <= now.saturating_sub(millis(limits.abandon_after)) => {
+                Ok(Some(RunState::Finished(Err(TriggerError::Internal(
+                    "the run was lost: the node running it stopped before it finished".into(),
+                )))))
+            }
+            _ => Ok(Some(RunState::Running)),
+        }
+    }
+}
+
+#[async_trait]
+impl ConnectionStore for SqliteStore {
+    async fn upsert(&self, connection: &NewConnection) -> Result<Connection, StoreError> {
+        let connection = connection.clone();
+        self.blocking(move |db| db.upsert(&connection)).await
+    }
+
+    async fn get(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<Option<Connection>, StoreError> {
+        let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
+        self.blocking(move |db| db.get(&key, &id)).await
+    }
+
+    async fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError> {
+        let filter = filter.clone();
+        self.blocking(move |db| db.list(&filter)).await
+    }
+
+    async fn delete(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<bool, StoreError> {
+        let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
+        self.blocking(move |db| db.delete(&key, &id)).await
+    }
+
+    async fn update_metadata(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        metadata: &Value,
+        how: MetadataUpdate,
+    ) -> Result<Option<Connection>, StoreError> {
+        let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
+        let metadata = metadata.clone();
+        self.blocking(move |db| db.update_metadata(&key, &id, &metadata, how))
+            .await
+    }
+
+    async fn mark_fetched(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<(), StoreError> {
+        let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
+        self.blocking(move |db| db.mark_fetched(&key, &id)).await
+    }
+}
+
+#[async_trait]
+impl OAuthSessionStore for SqliteStore {
+    async fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError> {
+        let session = session.clone();
+        self.blocking(move |db| db.put_oauth_session(&session))
+            .await
+    }
+
+    async fn take_oauth_session(
+        &self,
+        state_digest: &str,
+    ) -> Result<Option<OAuthSession>, StoreError> {
+        let digest = state_digest.to_string();
+        self.blocking(move |db| db.take_oauth_session(&digest))
+            .await
+    }
+}
+
+#[async_trait]
+impl IntegrationCredentialStore for SqliteStore {
+    async fn integration_credentials(
+        &self,
+        provider_config_key: &str,
+    ) -> Result<Option<IntegrationCredentials>, StoreError> {
+        let key = provider_config_key.to_string();
+        self.blocking(move |db| db.integration_credentials(&key))
+            .await
+    }
+
+    async fn put_integration_credentials(
+        &self,
+        credentials: &IntegrationCredentials,
+    ) -> Result<IntegrationCredentials, StoreError> {
+        let credentials = credentials.clone();
+        self.blocking(move |db| db.put_integration_credentials(&credentials))
+            .await
+    }
+}
+
+#[async_trait]
+impl RunStore for SqliteStore {
+    async fn start_run(&self, id: &str) -> Result<(), StartRunError> {
+        let id = id.to_string();
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.start_run(&id))
+            .await
+            .map_err(|error| {
+                StartRunError::Store(StoreError::Database(format!(
+                    "a store task failed: {error}"
+                )))
+            })?
+    }
+
+    async fn finish_run(
+        &self,
+        id: &str,
+        result: &Result<String, TriggerError>,
+    ) -> Result<(), StoreError> {
+        let outcome = serde_json::to_string(result)
+            .map_err(|error| StoreError::Invalid(format!("cannot record run `{id}`: {error}")))?;
+        let id = id.to_string();
+        self.blocking(move |db| db.finish_run(&id, &outcome)).await
+    }
+
+    async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError> {
+        let id = id.to_string();
+        self.blocking(move |db| db.run_state(&id)).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample(id: &str) -> NewConnection {
+        NewConnection::new(
+            "checkr-partner",
+            id,
+            "checkr-partner",
+            Credentials::access_token(format!("token-{id}")),
+        )
+    }
+
+    #[test]
+    fn create_get_list_delete() {
+        let store = SqliteStore::in_memory().expect("store").db;
+        let created = store.upsert(&sample("a")).expect("create");
+        assert_eq!(created.credentials, Credentials::access_token("token-a"));
+        store.upsert(&sample("b")).expect("create b");
+        let fetched = store
+            .get("checkr-partner", "a")
+            .expect("get")
+            .expect("exists");
+        assert_eq!(fetched, created);
+        assert_eq!(
+            store
+                .list(&ConnectionFilter::default())
+                .expect("list")
+                .len(),
+            2
+        );
+        let only_b = ConnectionFilter {
+            connection_id: Some("b".into()),
+            ..Default::default()
+        };
+        assert_eq!(store.list(&only_b).expect("list")[0].connection_id, "b");
+        assert!(store.delete("checkr-partner", "a").expect("delete"));
+        assert!(!store.delete("checkr-partner", "a").expect("delete again"));
+        assert!(store.get("checkr-partner", "a").expect("get").is_none());
+    }
+
+    #[test]
+    fn upsert_replaces_credentials_and_keeps_created_at() {
+        let store = SqliteStore::in_memory().expect("store").db;
+        let first = store.upsert(&sample("a")).expect("create");
+        let mut changed = sample("a");
+        changed.credentials = Credentials::access_token("rotated");
+        changed.metadata = json!({"team": "ops"});
+        let second = store.upsert(&changed).expect("update");
+        assert_eq!(second.id, first.id);
+        assert_eq!(second.created_at, first.created_at);
+        assert_eq!(second.credentials, Credentials::access_token("rotated"));
+        assert_eq!(second.metadata, json!({"team": "ops"}));
+    }
+
+    #[test]
+    fn metadata_must_be_an_object() {
+        let store = SqliteStore::in_memory().expect("store").db;
+        let mut connection = sample("a");
+        connection.metadata = json!([1, 2]);
+        let error = store.upsert(&connection).expect_err("array metadata");
+        assert!(error.to_string().contains("metadata"), "{error}");
+    }
+
+    #[test]
+    fn database_file_is_created_with_its_directory_and_survives_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/terapi.db");
+        SqliteStore::open(&path)
+            .expect("open")
+            .db
+            .upsert(&sample("a"))
+            .expect("create");
+        assert!(path.exists());
+        let reopened = SqliteStore::open(&path).expect("reopen").db;
+        assert!(reopened.get("checkr-partner", "a").expect("get").is_some());
+    }
+
+    #[test]
+    fn unreadable_credentials_error_names_the_connection_not_the_secret() {
+        struct Broken;
+        impl CredentialCipher for Broken {
+            fn seal(&self, plaintext: &[u8], _: &[u8]) -> Result<Vec<u8>, String> {
+                Ok(plaintext.to_vec())
+            }
+            fn open(&self, _: &[u8], _: &[u8]) -> Result<Vec<u8>, String> {
+                Err("wrong key".into())
+            }
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("terapi.db");
+        let store = SqliteStore::open_with_cipher(&path, Arc::new(Broken))
+            .expect("open")
+            .db;
+        store.upsert(&sample("a")).expect_err("reading back fails");
+        let error = store.get("checkr-partner", "a").expect_err("unreadable");
+        let text = error.to_string();
+        assert!(
+            text.contains("checkr-partner/a") && text.contains("wrong key"),
+            "{text}"
+        );
+        assert!(!text.contains("token-a"), "{text}");
+    }
+
+    #[test]
+    fn encrypted_store_keeps_no_secret_bytes_in_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("terapi.db");
+        let cipher = Arc::new(crate::store::AesGcmCipher::new(&[3u8; 32]));
+        let store = SqliteStore::open_with_cipher(&path, cipher.clone())
+            .expect("open")
+            .db;
+        store.upsert(&sample("a")).expect("create");
+        store
+            .put_integration_credentials(&IntegrationCredentials {
+                provider_config_key: "checkr-partner".into(),
+                client_id: "cid".into(),
+                client_secret: "client-secret-value".into(),
+                scopes: vec![],
+                created_at: OffsetDateTime::now_utc(),
+                updated_at: OffsetDateTime::now_utc(),
+            })
+            .expect("credentials");
+        assert_eq!(
+            store
+                .get("checkr-partner", "a")
+                .expect("get")
+                .expect("exists")
+                .credentials,
+            Credentials::access_token("token-a")
+        );
+        drop(store);
+        let mut bytes = std::fs::read(&path).expect("db file");
+        for extra in ["-wal", "-shm"] {
+            if let Ok(more) = std::fs::read(dir.path().join(format!("terapi.db{extra}"))) {
+                bytes.extend(more);
+            }
+        }
+        for secret in [&b"token-a"[..], b"client-secret-value"] {
+            assert!(!bytes.windows(secret.len()).any(|window| window == secret));
+        }
+        // Without the key the rows are unreadable, with a message saying why.
+        let plain = SqliteStore::open(&path).expect("reopen").db;
+        let error = plain.get("checkr-partner", "a").expect_err("encrypted");
+        assert!(
+            error.to_string().contains("TERAPI_ENCRYPTION_KEY"),
+            "{error}"
+        );
+        let reopened = SqliteStore::open_with_cipher(&path, cipher)
+            .expect("reopen")
+            .db;
+        let secret = reopened
+            .integration_credentials("checkr-partner")
+            .expect("read")
+            .expect("exists");
+        assert_eq!(secret.client_secret, "client-secret-value");
+        assert!(!format!("{secret:?}").contains("client-secret-value"));
+    }
+
+    #[test]
+    fn metadata_is_replaced_or_merged() {
+        let store = SqliteStore::in_memory().expect("store").db;
+        let mut connection = sample("a");
+        connection.metadata = json!({"a": 1, "b": 2});
+        store.upsert(&connection).expect("create");
+        let merged = store
+            .update_metadata(
+                "checkr-partner",
+                "a",
+                &json!({"b": 3, "c": 4}),
+                MetadataUpdate::Merge,
+            )
+            .expect("merge")
+            .expect("exists");
+        assert_eq!(merged.metadata, json!({"a": 1, "b": 3, "c": 4}));
+        let replaced = store
+            .update_metadata(
+                "checkr-partner",
+                "a",
+                &json!({"z": 0}),
+                MetadataUpdate::Replace,
+            )
+            .expect("replace")
+            .expect("exists");
+        assert_eq!(replaced.metadata, json!({"z": 0}));
+        assert!(
+            store
+                .update_metadata("checkr-partner", "ghost", &json!({}), MetadataUpdate::Merge)
+                .expect("no error")
+                .is_none()
+        );
+        assert!(
+            store
+                .update_metadata("checkr-partner", "a", &json!([1]), MetadataUpdate::Merge)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn oauth_sessions_are_taken_once_and_expired_ones_pruned() {
+        let store = SqliteStore::in_memory().expect("store").db;
+        let now = OffsetDateTime::now_utc();
+        let session = |digest: &str, expires_at| OAuthSession {
+            state_digest: digest.into(),
+            provider_config_key: "checkr-partner".into(),
+            connection_id: "c".into(),
+            created_at: now,
+            expires_at,
+        };
+        store
+            .put_oauth_session(&session("old", now - time::Duration::hours(1)))
+            .expect("put");
+        store
+            .put_oauth_session(&session("live", now + time::Duration::minutes(10)))
+            .expect("put");
+        let taken = store
+            .take_oauth_session("live")
+            .expect("take")
+            .expect("exists");
+        assert_eq!(taken.connection_id, "c");
+        assert!(store.take_oauth_session("live").expect("take").is_none());
+        assert!(
+            store.take_oauth_session("old").expect("take").is_none(),
+            "pruned when the second session was saved"
+        );
+    }
+
+    #[test]
+    fn list_pages() {
+        let store = SqliteStore::in_memory().expect("store").db;
+        for id in ["a", "b", "c"] {
+            store.upsert(&sample(id)).expect("create");
+        }
+        let page = |limit, offset| {
+            store
+                .list(&ConnectionFilter {
+                    limit: Some(limit),
+                    offset,
+                    ..Default::default()
+                })
+                .expect("list")
+                .into_iter()
+                .map(|c| c.connection_id)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(page(2, 0), ["a", "b"]);
+        assert_eq!(page(2, 2), ["c"]);
+        assert!(page(2, 4).is_empty());
+    }
+}
+
+#[cfg(test)]
+mod more_tests {
+    use super::*;
+    use serde_json::json;
+    use std::time::Duration;
+
+    fn with_config(id: &str, account: Value) -> NewConnection {
+        let mut connection = NewConnection::new(
+            "checkr-partner",
+            id,
+            "checkr-partner",
+            Credentials::access_token(format!("token-{id}")),
+        );
+        connection.connection_config = json!({ "checkr_account_id": account });
+        connection
+    }
+
+    #[test]
+    fn connections_filter_by_a_connection_config_string() {
+        let store = SqliteStore::in_memory().expect("store").db;
+        store.upsert(&with_config("a", json!("acct-1"))).expect("a");
+        store.upsert(&with_config("b", json!("acct-2"))).expect("b");
+        store.upsert(&with_config("c", json!("acct-1"))).expect("c");
+        store
+            .upsert(&with_config("d", json!(1)))
+            .expect("d: a number, not the string");
+        let ids = |filter: &ConnectionFilter| -> Vec<String> {
+            store
+                .list(filter)
+                .expect("list")
+                .into_iter()
+                .map(|connection| connection.connection_id)
+                .collect()
+        };
+        let by =
+            |value: &str| ConnectionFilter::by_config("checkr-partner", "checkr_account_id", value);
+        assert_eq!(ids(&by("acct-1")), ["a", "c"]);
+        assert_eq!(ids(&by("acct-2")), ["b"]);
+        assert!(ids(&by("1")).is_empty(), "only JSON strings match");
+        assert!(
+            ids(&ConnectionFilter::by_config(
+                "other",
+                "checkr_account_id",
+                "acct-1"
+            ))
+            .is_empty()
+        );
+        let dotted = ConnectionFilter::by_config("checkr-partner", "checkr_account_id.x", "acct-1");
+        assert!(ids(&dotted).is_empty(), "a key is a key, not a path");
+        let error = store
+            .list(&ConnectionFilter::by_config("checkr-partner", "a\"b", "x"))
+            .expect_err("quote in key");
+        assert!(error.to_string().contains("a\"b"), "{error}");
+    }
+
+    fn limited(max: usize, ttl: Duration, abandon_after: Duration) -> SqliteStore {
+        SqliteStore::in_memory()
+            .expect("store")
+            .with_run_limits(RunLimits {
+                max,
+                ttl,
+                abandon_after,
+            })
+    }
+
+    #[tokio::test]
+    async fn run_results_are_bounded_in_count_and_age() {
+        let hour = Duration::from_secs(3600);
+        let runs = limited(2, hour, hour);
+        runs.start_run("a").await.expect("a");
+        runs.start_run("b").await.expect("b");
+        let error = runs.start_run("c").await.expect_err("all running");
+        assert!(matches!(error, StartRunError::Full(2)), "{error}");
+        runs.finish_run("a", &Ok("1".into())).await.expect("finish");
+        assert_eq!(
+            runs.run_state("a").await.expect("state"),
+            Some(RunState::Finished(Ok("1".into())))
+        );
+        runs.start_run("c").await.expect("a evicted");
+        assert_eq!(runs.run_state("a").await.expect("state"), None);
+        assert_eq!(
+            runs.run_state("b").await.expect("state"),
+            Some(RunState::Running)
+        );
+
+        let short = limited(10, Duration::ZERO, hour);
+        short.start_run("x").await.expect("x");
+        short
+            .finish_run("x", &Ok("1".into()))
+            .await
+            .expect("finish");
+        assert_eq!(
+            short.run_state("x").await.expect("state"),
+            None,
+            "expired at once"
+        );
+    }
+
+    #[tokio::test]
+    async fn errors_round_trip_and_lost_runs_end() {
+        let hour = Duration::from_secs(3600);
+        let runs = limited(10, hour, hour);
+        runs.start_run("e").await.expect("e");
+        let error = TriggerError::Timeout {
+            action: "get-account".into(),
+            timeout: Duration::from_secs(30),
+        };
+        runs.finish_run("e", &Err(error.clone()))
+            .await
+            .expect("finish");
+        assert_eq!(
+            runs.run_state("e").await.expect("state"),
+            Some(RunState::Finished(Err(error)))
+        );
+        let lost = limited(1, hour, Duration::ZERO);
+        lost.start_run("l").await.expect("l");
+        match lost.run_state("l").await.expect("state") {
+            Some(RunState::Finished(Err(TriggerError::Internal(message)))) => {
+                assert!(message.contains("lost"), "{message}")
+            }
+            other => panic!("a run past its deadline is lost, got {other:?}"),
+        }
+        lost.start_run("m").await.expect("a lost run makes room");
+    }
+}

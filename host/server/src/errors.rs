@@ -1,0 +1,236 @@
+//! Errors as the API returns them: always JSON, `{"error":{"code","message"}}` (plus
+//! `payload` or `errors` where there is more to say), never an HTML page, never a stack
+//! trace.
+
+use axum::http::StatusCode;
+use axum::http::header::CONTENT_TYPE;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use terapi_runtime::TriggerError;
+use terapi_runtime::service::{ErrorKind, ServiceError};
+
+/// An API error response.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// The HTTP status.
+    pub status: StatusCode,
+    /// A stable machine-readable code, as in Nango's API.
+    pub code: &'static str,
+    /// What went wrong, for people.
+    pub message: String,
+    /// More detail (an action's error payload, per-field problems).
+    pub payload: Option<Value>,
+}
+
+impl ApiError {
+    /// An error with a status, code and message.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        ApiError {
+            status,
+            code,
+            message: message.into(),
+            payload: None,
+        }
+    }
+
+    /// Adds a payload.
+    pub fn with_payload(mut self, payload: Value) -> Self {
+        self.payload = Some(payload);
+        self
+    }
+
+    /// 400 `invalid_body`.
+    pub fn invalid_body(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_body", message)
+    }
+
+    /// 400 `invalid_headers`.
+    pub fn invalid_headers(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_headers", message)
+    }
+
+    /// 400 `invalid_query_params`.
+    pub fn invalid_query(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "invalid_query_params", message)
+    }
+
+    /// 404 `unknown_connection`.
+    pub fn unknown_connection(provider_config_key: &str, connection_id: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_connection",
+            format!("no connection `{connection_id}` for integration `{provider_config_key}`"),
+        )
+    }
+
+    /// 404 `unknown_provider_config`.
+    pub fn unknown_integration(provider_config_key: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "unknown_provider_config",
+            format!("no integration `{provider_config_key}` is configured"),
+        )
+    }
+
+    /// 500 `internal_error`, logged; the caller sees a generic message plus what is safe
+    /// to show.
+    pub fn internal(message: impl std::fmt::Display) -> Self {
+        tracing::error!(%message, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal_error",
+            message.to_string(),
+        )
+    }
+
+    /// The JSON body.
+    pub fn body(&self) -> Value {
+        let mut error = json!({ "code": self.code, "message": self.message });
+        if let Some(payload) = &self.payload {
+            error["payload"] = payload.clone();
+        }
+        json!({ "error": error })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body().to_string();
+        (self.status, [(CONTENT_TYPE, "application/json")], body).into_response()
+    }
+}
+
+impl From<ServiceError> for ApiError {
+    fn from(error: ServiceError) -> Self {
+        let status = match error.kind {
+            ErrorKind::Invalid => StatusCode::BAD_REQUEST,
+            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
+            ErrorKind::Config | ErrorKind::Internal => {
+                tracing::error!(code = error.code, message = %error.message, "internal error");
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
+        };
+        ApiError::new(status, error.code, error.message)
+    }
+}
+
+impl From<TriggerError> for ApiError {
+    fn from(error: TriggerError) -> Self {
+        let status = match &error {
+            TriggerError::UnknownIntegration { .. }
+            | TriggerError::UnknownAction { .. }
+            | TriggerError::UnknownConnection { .. } => StatusCode::NOT_FOUND,
+            TriggerError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            TriggerError::Action { .. }
+            | TriggerError::Timeout { .. }
+            | TriggerError::MemoryLimitExceeded { .. }
+            | TriggerError::Crashed { .. }
+            | TriggerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        let payload = match &error {
+            TriggerError::Action {
+                payload: Some(payload),
+                ..
+            } => Some(payload.clone()),
+            TriggerError::InvalidInput { errors, .. } if !errors.is_empty() => {
+                serde_json::to_value(errors)
+                    .ok()
+                    .map(|errors| json!({ "errors": errors }))
+            }
+            _ => None,
+        };
+        if matches!(error, TriggerError::Internal(_)) {
+            tracing::error!(%error, "action run failed inside the host");
+        }
+        ApiError {
+            status,
+            code: error.code(),
+            message: error.to_string(),
+            payload,
+        }
+    }
+}
+
+/// 404 for routes that do not exist.
+pub async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; see the README for the API",
+    )
+}
+
+/// 405 for a known route with the wrong method.
+pub async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this endpoint does not accept that method",
+    )
+}
+
+/// Turns a panic inside a handler into a JSON 500 without the panic message (it could
+/// hold anything).
+pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
+    tracing::error!("a request handler panicked");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal_error",
+        "the server failed to handle the request",
+    )
+    .into_response()
+}
+
+/// A JSON parse error of a request body, for the response: serde's message names the
+/// field and the position, but may quote string values (which could be secrets), so
+/// quoted strings are elided.
+pub fn json_error(error: &serde_json::Error) -> String {
+    let message = error.to_string();
+    let mut cleaned = String::with_capacity(message.len());
+    let mut in_string = false;
+    let mut escaped = false;
+    for c in message.chars() {
+        if in_string {
+            match (escaped, c) {
+                (false, '\\') => escaped = true,
+                (false, '"') => {
+                    in_string = false;
+                    cleaned.push_str("...\"");
+                }
+                _ => escaped = false,
+            }
+        } else {
+            cleaned.push(c);
+            if c == '"' {
+                in_string = true;
+            }
+        }
+    }
+    if in_string {
+        cleaned.push_str("...\"");
+    }
+    cleaned
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_errors_name_the_field_but_not_string_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Body {
+            count: u32,
+            name: String,
+        }
+        let error = serde_json::from_str::<Body>(r#"{"count": "s3cret"}"#).expect_err("type");
+        let text = json_error(&error);
+        assert!(!text.contains("s3cret"), "{text}");
+        assert!(text.contains("expected u32"), "{text}");
+        let error = serde_json::from_str::<Body>(r#"{"count": 1}"#).expect_err("missing");
+        assert!(json_error(&error).contains("`name`"));
+    }
+}
