@@ -163,7 +163,8 @@ Runs, and reports every failure (not just the first):
   cargo fmt --all --check
   cargo fmt --all --check --manifest-path actions/Cargo.toml
   cargo clippy --workspace --all-targets -- -D warnings
-  cargo clippy (the same) on actions/, natively",
+  cargo clippy (the same) on actions/, natively
+  cargo tree -p terapi-runtime: no web server, no CLI parser",
     },
 ];
 
@@ -395,6 +396,44 @@ fn cargo_test_args(passthrough: &[String]) -> Vec<String> {
     args
 }
 
+/// Crates an application embedding `terapi-runtime` must not have to compile: a web
+/// framework, a command-line parser. (`tower` itself arrives with reqwest's client and is
+/// no server.)
+const NOT_IN_THE_RUNTIME: &[&str] = &["axum", "clap", "actix-web", "warp", "rocket", "tide"];
+
+/// Checks that `cargo tree -p terapi-runtime` (normal dependencies, with features) has no
+/// web server, no CLI parser, and no hyper `server` feature.
+fn check_embeddable(repo: &Path) -> Result<()> {
+    let tree = Cmd::cargo()
+        .current_dir(repo)
+        .args([
+            "tree",
+            "-p",
+            "terapi-runtime",
+            "-e",
+            "normal,features",
+            "--prefix",
+            "none",
+        ])
+        .stdout()?;
+    let offending: Vec<&str> = tree
+        .lines()
+        .filter(|line| {
+            let name = line.split_whitespace().next().unwrap_or_default();
+            NOT_IN_THE_RUNTIME.contains(&name) || line.starts_with("hyper feature \"server\"")
+        })
+        .collect();
+    if offending.is_empty() {
+        eprintln!("lint: terapi-runtime depends on no web server and no CLI parser");
+        Ok(())
+    } else {
+        Err(Error::new(format!(
+            "terapi-runtime must stay embeddable, but depends on: {}",
+            offending.join("; ")
+        )))
+    }
+}
+
 fn lint(repo: &Path) -> Result<()> {
     let actions_manifest = repo.join("actions").join("Cargo.toml");
     let checks = [
@@ -434,11 +473,15 @@ fn lint(repo: &Path) -> Result<()> {
         ),
     ];
     // Run every check, so one run reports all problems.
-    let failed: Vec<&str> = checks
+    let mut failed: Vec<&str> = checks
         .iter()
         .filter(|(_, check)| check.run().is_err())
         .map(|(name, _)| *name)
         .collect();
+    if let Err(error) = check_embeddable(repo) {
+        eprintln!("error: {}", error.message());
+        failed.push("embeddable runtime");
+    }
     if failed.is_empty() {
         eprintln!("lint: all checks passed");
         Ok(())
