@@ -25,7 +25,8 @@ pub const CLIENT_SECRET: &str = "terapi-test-client-secret";
 /// The encryption key bytes.
 pub const ENCRYPTION_KEY: [u8; 32] = [42; 32];
 
-fn encryption_key_base64() -> String {
+/// [`ENCRYPTION_KEY`] as `TERAPI_ENCRYPTION_KEY` takes it.
+pub fn encryption_key_base64() -> String {
     use base64::Engine as _;
     base64::engine::general_purpose::STANDARD.encode(ENCRYPTION_KEY)
 }

@@ -8,6 +8,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use terapi_runtime::service::{Service, ServiceOptions, keys, process_env};
+use terapi_runtime::store::{DeliveryFilter, DeliveryStatus};
 use terapi_runtime::{ConnectionFilter, Credentials, NewConnection, RuntimeConfig, TriggerError};
 
 /// terapi: an embeddable runtime for integration workflows written as WebAssembly actions.
@@ -50,10 +51,31 @@ enum Command {
     /// Print a link that starts an OAuth connect in a browser: open it, approve at the
     /// provider, and the server stores the connection. Valid for 10 minutes by default.
     Connect(serve::ConnectArgs),
+    /// List the webhooks sent to the application, or replay one.
+    #[command(subcommand)]
+    Webhooks(WebhooksCommand),
     /// Drive the OAuth connect like a browser against a running server, then trigger an
     /// action over the API (used by `cargo xtask demo`).
     #[command(hide = true)]
     DemoFlow(serve::DemoFlowArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum WebhooksCommand {
+    /// Print the outbox's webhooks, newest first, one JSON object per line.
+    List {
+        /// Only the ones that failed for good.
+        #[arg(long)]
+        failed: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+        limit: u64,
+    },
+    /// Send a webhook again from its first attempt (and attempt it now).
+    Replay {
+        /// The delivery id `terapi webhooks list` shows.
+        id: i64,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -203,6 +225,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         }
         Command::Actions(ActionsCommand::Build { repo }) => build_actions(repo),
         Command::Serve(args) => serve::serve(config, args, cli.insecure_dev).await,
+        Command::Webhooks(command) => webhooks(config, options, command).await,
         Command::Connect(args) => serve::connect(config, args),
         Command::DemoFlow(args) => serve::demo_flow(config, args).await,
     }
@@ -402,6 +425,56 @@ async fn connection(
                 ))),
                 Err(error) => Err(Failure::message(error)),
             }
+        }
+    }
+}
+
+async fn webhooks(
+    config: RuntimeConfig,
+    options: ServiceOptions,
+    command: WebhooksCommand,
+) -> Result<(), Failure> {
+    let service = Service::open(config, options)
+        .await
+        .map_err(Failure::message)?;
+    match command {
+        WebhooksCommand::List { failed, limit } => {
+            let filter = DeliveryFilter {
+                status: failed.then_some(DeliveryStatus::Failed),
+                limit: Some(usize::try_from(limit).unwrap_or(usize::MAX)),
+            };
+            for delivery in service
+                .list_webhooks(&filter)
+                .await
+                .map_err(Failure::message)?
+            {
+                println!(
+                    "{}",
+                    serde_json::to_string(&delivery).map_err(Failure::message)?
+                );
+            }
+            Ok(())
+        }
+        WebhooksCommand::Replay { id } => {
+            service.replay_webhook(id).await.map_err(Failure::message)?;
+            service
+                .deliver_due_webhooks()
+                .await
+                .map_err(Failure::message)?;
+            let delivery = service
+                .stores()
+                .outbox
+                .delivery(id)
+                .await
+                .map_err(Failure::message)?;
+            match delivery {
+                Some(delivery) => println!(
+                    "{}",
+                    serde_json::to_string(&delivery).map_err(Failure::message)?
+                ),
+                None => println!("webhook {id} is queued again"),
+            }
+            Ok(())
         }
     }
 }

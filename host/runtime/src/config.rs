@@ -107,6 +107,16 @@ pub struct ServerConfig {
     pub async_results_max: usize,
     /// How long a finished asynchronous run's result is kept, in seconds.
     pub async_results_ttl_secs: u64,
+    /// Where terapi POSTs webhooks to the application (sync results, forwarded provider
+    /// events), as Nango does. `TERAPI_WEBHOOK_URL` takes precedence. None: no webhooks.
+    pub webhook_url: Option<String>,
+    /// The key webhooks are signed with (`X-Nango-Hmac-Sha256`: hex HMAC-SHA256 of the
+    /// body). `TERAPI_WEBHOOK_SIGNING_KEY` takes precedence; default: the secret key, as
+    /// Nango's clients expect.
+    pub webhook_signing_key: Option<Secret>,
+    /// Delivery attempts before a webhook is marked failed (it stays listed and can be
+    /// replayed).
+    pub webhook_max_attempts: u32,
 }
 
 impl Default for ServerConfig {
@@ -118,6 +128,12 @@ impl Default for ServerConfig {
             encryption_key: None,
             async_results_max: 1_000,
             async_results_ttl_secs: 600,
+            webhook_url: None,
+            webhook_signing_key: None,
+            // With the backoff doubling from 1 s and capped at 10 minutes, 12 attempts
+            // span about 45 minutes: long enough to ride out a deploy of the receiving
+            // application, short enough that a failure is seen the same hour.
+            webhook_max_attempts: 12,
         }
     }
 }
@@ -273,6 +289,23 @@ impl RuntimeConfig {
                     "`server.public_url` must be an http(s) URL, not `{url}`"
                 )));
             }
+        }
+        if let Some(url) = &self.server.webhook_url {
+            let parsed = Url::parse(url).map_err(|error| {
+                invalid(format!(
+                    "`server.webhook_url` `{url}` is not a URL: {error}"
+                ))
+            })?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(invalid(format!(
+                    "`server.webhook_url` must be an http(s) URL with a host, not `{url}`"
+                )));
+            }
+        }
+        if self.server.webhook_max_attempts == 0 {
+            return Err(invalid(
+                "`server.webhook_max_attempts` must be at least 1".into(),
+            ));
         }
         if self.server.async_results_max == 0 {
             return Err(invalid(

@@ -25,6 +25,7 @@ mod integrations;
 mod oauth;
 mod proxy;
 mod scripts;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -139,6 +140,7 @@ impl AppState {
 pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
+    state: AppState,
     addr: SocketAddr,
 }
 
@@ -199,7 +201,8 @@ impl Server {
         }));
         Ok(Server {
             listener,
-            router: router(state),
+            router: router(state.clone()),
+            state,
             addr,
         })
     }
@@ -209,14 +212,35 @@ impl Server {
         self.addr
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests.
+    /// Serves until `shutdown` completes, then finishes in-flight requests. Meanwhile
+    /// delivers webhooks from the outbox (when a webhook URL is configured).
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(shutdown)
-            .await
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let worker_state = self.state.clone();
+        let worker = tokio::spawn(async move {
+            let mut stopped = stopped;
+            worker_state
+                .service()
+                .run_webhook_deliveries(async move {
+                    let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+        });
+        let served = axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop.send(true);
+            })
+            .await;
+        // The worker finishes the attempts in flight; anything not delivered stays in
+        // the outbox for the next start (or another node).
+        if let Err(error) = worker.await {
+            tracing::error!(%error, "the webhook worker failed");
+        }
+        served
     }
 }
 
@@ -241,6 +265,8 @@ fn router(state: AppState) -> Router {
         )
         .route("/proxy/{*endpoint}", any(proxy::proxy))
         .route("/scripts/config", get(scripts::config))
+        .route("/webhooks", get(webhooks::list))
+        .route("/webhooks/{id}/replay", post(webhooks::replay))
         .route_layer(from_fn_with_state(state.clone(), auth::require_secret_key));
     let browser = Router::new()
         .route("/oauth/connect/{key}", get(oauth::connect))

@@ -9,8 +9,10 @@
 //! command-line arguments in, [`ServiceError`]s out as status codes or messages.
 
 pub mod keys;
+pub mod webhooks;
 
 pub use keys::{EnvLookup, process_env};
+pub use webhooks::WebhookSettings;
 
 use crate::config::RuntimeConfig;
 use crate::oauth::{OAuthApp, STATE_TTL, post_connection_check, state_digest};
@@ -18,8 +20,8 @@ use crate::outbound::HttpPolicy;
 use crate::providers::{Provider, Providers};
 use crate::runtime::{Runtime, StartError, TriggerError, resolve_provider};
 use crate::store::{
-    Connection, ConnectionStore, IntegrationCredentials, MetadataUpdate, NewConnection,
-    OAuthSession, RunState, StartRunError, StoreError, Stores,
+    Connection, ConnectionStore, Delivery, DeliveryFilter, IntegrationCredentials, MetadataUpdate,
+    NewConnection, NewDelivery, OAuthSession, RunState, StartRunError, StoreError, Stores,
 };
 use crate::util::random_id;
 use serde_json::{Map, Value};
@@ -156,6 +158,11 @@ pub struct Service {
     integrations: BTreeMap<String, Outbound>,
     runtime: Option<Arc<Runtime>>,
     started_at: OffsetDateTime,
+    /// Where webhooks to the application go, if anywhere; an error when configured but
+    /// unusable (reported by [`Service::start`] and by anything that needs them).
+    webhooks: Result<Option<WebhookSettings>, ServiceError>,
+    /// Wakes the webhook worker when a webhook is written.
+    webhook_written: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Service {
@@ -219,6 +226,7 @@ impl Service {
                 },
             );
         }
+        let webhooks = WebhookSettings::resolve(&config, &options.env);
         Ok(Service {
             config,
             env: options.env,
@@ -227,6 +235,8 @@ impl Service {
             integrations,
             runtime: None,
             started_at: OffsetDateTime::now_utc(),
+            webhooks,
+            webhook_written: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -237,6 +247,7 @@ impl Service {
         options: ServiceOptions,
     ) -> Result<Service, ServiceError> {
         let service = Service::open(config, options).await?.with_runtime().await?;
+        service.webhooks.clone()?;
         for key in service.integrations.keys() {
             service.oauth_app(key).await.map_err(|error| {
                 ServiceError::config(format!("integration `{key}`: {}", error.message))
@@ -645,5 +656,116 @@ impl Service {
     /// Where an asynchronous run stands; `None` if unknown or expired.
     pub async fn run_state(&self, id: &str) -> Result<Option<RunState>, ServiceError> {
         Ok(self.stores.runs.run_state(id).await?)
+    }
+
+    /// Where webhooks to the application go (`None`: nowhere, none are written).
+    pub fn webhook_settings(&self) -> Result<Option<&WebhookSettings>, ServiceError> {
+        self.webhooks
+            .as_ref()
+            .map(Option::as_ref)
+            .map_err(Clone::clone)
+    }
+
+    /// Writes a webhook to the outbox (durably, before this returns) and wakes the
+    /// worker that delivers it. `Ok(None)` when no webhook URL is configured.
+    pub async fn enqueue_webhook(
+        &self,
+        kind: &str,
+        provider_config_key: Option<&str>,
+        connection_id: Option<&str>,
+        body: &Value,
+    ) -> Result<Option<i64>, ServiceError> {
+        if self.webhook_settings()?.is_none() {
+            tracing::debug!(kind, "no webhook URL configured; webhook not written");
+            return Ok(None);
+        }
+        let id = self
+            .stores
+            .outbox
+            .enqueue(&NewDelivery {
+                kind: kind.to_string(),
+                provider_config_key: provider_config_key.map(str::to_string),
+                connection_id: connection_id.map(str::to_string),
+                body: body.to_string(),
+            })
+            .await?;
+        self.webhook_written.notify_one();
+        Ok(Some(id))
+    }
+
+    fn deliverer(&self) -> Result<Option<webhooks::Deliverer>, ServiceError> {
+        Ok(self
+            .webhook_settings()?
+            .map(|settings| webhooks::Deliverer {
+                settings: settings.clone(),
+                client: self.client.clone(),
+                outbox: self.stores.outbox.clone(),
+            }))
+    }
+
+    /// Delivers the webhooks that are due now, once; returns how many were attempted.
+    pub async fn deliver_due_webhooks(&self) -> Result<usize, ServiceError> {
+        match self.deliverer()? {
+            Some(deliverer) => deliverer.deliver_due().await,
+            None => Ok(0),
+        }
+    }
+
+    /// Delivers webhooks until `shutdown` completes: at once when one is written, else
+    /// polling every second for retries that came due (and for webhooks other nodes
+    /// wrote). Does nothing when no webhook URL is configured.
+    pub async fn run_webhook_deliveries(&self, shutdown: impl std::future::Future<Output = ()>) {
+        let deliverer = match self.deliverer() {
+            Ok(Some(deliverer)) => deliverer,
+            Ok(None) => return,
+            Err(error) => {
+                tracing::error!(%error, "webhooks are not delivered");
+                return;
+            }
+        };
+        tracing::info!(url = %deliverer.settings.url(), "delivering webhooks");
+        tokio::pin!(shutdown);
+        loop {
+            let attempted = match deliverer.deliver_due().await {
+                Ok(attempted) => attempted,
+                Err(error) => {
+                    tracing::error!(%error, "cannot read the webhook outbox");
+                    0
+                }
+            };
+            if attempted == webhooks::BATCH {
+                continue;
+            }
+            tokio::select! {
+                () = &mut shutdown => return,
+                () = self.webhook_written.notified() => {}
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+            }
+        }
+    }
+
+    /// Webhooks in the outbox, newest first.
+    pub async fn list_webhooks(
+        &self,
+        filter: &DeliveryFilter,
+    ) -> Result<Vec<Delivery>, ServiceError> {
+        Ok(self.stores.outbox.list_deliveries(filter).await?)
+    }
+
+    /// Sends a webhook again (a failed one, or any other), from its first attempt.
+    pub async fn replay_webhook(&self, id: i64) -> Result<Delivery, ServiceError> {
+        if !self.stores.outbox.replay(id).await? {
+            return Err(ServiceError::new(
+                ErrorKind::NotFound,
+                "unknown_webhook",
+                format!("no webhook delivery {id}"),
+            ));
+        }
+        self.webhook_written.notify_one();
+        self.stores
+            .outbox
+            .delivery(id)
+            .await?
+            .ok_or_else(|| ServiceError::internal(format!("webhook delivery {id} vanished")))
     }
 }

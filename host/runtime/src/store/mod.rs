@@ -6,6 +6,7 @@
 //! | [`OAuthSessionStore`] | pending OAuth authorizations, consumed once by the callback |
 //! | [`IntegrationCredentialStore`] | OAuth app credentials set over the API |
 //! | [`RunStore`] | results of asynchronous action runs |
+//! | [`OutboxStore`] | webhooks to the application, until they are delivered |
 //!
 //! (Records, checkpoints, schedules and outbound webhooks join this list as traits of
 //! their own.) Every kind lives behind its trait so that state several nodes must share
@@ -21,11 +22,13 @@
 
 mod cache;
 mod cipher;
+mod outbox;
 mod runs;
 mod sqlite;
 
 pub use cache::CachingConnectionStore;
 pub use cipher::{AesGcmCipher, KeyError, PlaintextCipher};
+pub use outbox::{AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, NewDelivery};
 pub use runs::{RunLimits, RunState, StartRunError};
 pub use sqlite::SqliteStore;
 
@@ -381,6 +384,30 @@ pub trait RunStore: Send + Sync + 'static {
     async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError>;
 }
 
+/// The durable outbox of webhooks to the application (see the `outbox` module's docs: [`Delivery`]).
+#[async_trait]
+pub trait OutboxStore: Send + Sync + 'static {
+    /// Writes a webhook, due at once; returns its id.
+    async fn enqueue(&self, delivery: &NewDelivery) -> Result<i64, StoreError>;
+    /// Claims up to `limit` pending deliveries that are due, for `lease`: no other
+    /// worker (in this process or another sharing the database) gets them until the
+    /// lease ends or an attempt is recorded. Oldest first.
+    async fn claim_due(
+        &self,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Delivery>, StoreError>;
+    /// Records an attempt's outcome (and ends the claim).
+    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError>;
+    /// Deliveries, newest first.
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<Delivery>, StoreError>;
+    /// One delivery.
+    async fn delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError>;
+    /// Makes a delivery pending again, due now, with its attempts reset; `false` if
+    /// there is none with this id.
+    async fn replay(&self, id: i64) -> Result<bool, StoreError>;
+}
+
 /// Every store, opened from one configuration.
 #[derive(Clone)]
 pub struct Stores {
@@ -392,6 +419,8 @@ pub struct Stores {
     pub integration_credentials: Arc<dyn IntegrationCredentialStore>,
     /// Asynchronous run results.
     pub runs: Arc<dyn RunStore>,
+    /// Webhooks to the application.
+    pub outbox: Arc<dyn OutboxStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -436,13 +465,18 @@ impl Stores {
     /// Every kind of data in one backend.
     pub fn all_in<S>(store: Arc<S>) -> Stores
     where
-        S: ConnectionStore + OAuthSessionStore + IntegrationCredentialStore + RunStore,
+        S: ConnectionStore
+            + OAuthSessionStore
+            + IntegrationCredentialStore
+            + RunStore
+            + OutboxStore,
     {
         Stores {
             connections: store.clone(),
             oauth_sessions: store.clone(),
             integration_credentials: store.clone(),
-            runs: store,
+            runs: store.clone(),
+            outbox: store,
         }
     }
 }

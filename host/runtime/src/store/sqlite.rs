@@ -5,10 +5,10 @@
 //! stalls the async threads that run guests and serve requests.
 
 use super::{
-    Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
-    IntegrationCredentialStore, IntegrationCredentials, MetadataUpdate, NewConnection,
-    OAuthSession, OAuthSessionStore, PlaintextCipher, RunLimits, RunState, RunStore, StartRunError,
-    StoreError,
+    AttemptOutcome, Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
+    Delivery, DeliveryFilter, DeliveryStatus, IntegrationCredentialStore, IntegrationCredentials,
+    MetadataUpdate, NewConnection, NewDelivery, OAuthSession, OAuthSessionStore, OutboxStore,
+    PlaintextCipher, RunLimits, RunState, RunStore, StartRunError, StoreError,
 };
 use crate::runtime::TriggerError;
 use async_trait::async_trait;
@@ -62,6 +62,22 @@ const MIGRATIONS: &[&str] = &[
         outcome TEXT
     );
     CREATE INDEX runs_started ON runs (started_at);",
+    // 4: the outbox of webhooks to the application (times in Unix milliseconds).
+    "CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        kind TEXT NOT NULL,
+        provider_config_key TEXT,
+        connection_id TEXT,
+        body TEXT NOT NULL,
+        status TEXT NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        last_error TEXT,
+        created_at INTEGER NOT NULL,
+        next_attempt_at INTEGER,
+        claimed_until INTEGER,
+        delivered_at INTEGER
+    );
+    CREATE INDEX outbox_due ON outbox (status, next_attempt_at);",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -730,6 +746,212 @@ impl Db {
     }
 }
 
+fn from_millis(millis: i64) -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp_nanos(i128::from(millis) * 1_000_000)
+        .unwrap_or(OffsetDateTime::UNIX_EPOCH)
+}
+
+fn to_millis(instant: OffsetDateTime) -> i64 {
+    i64::try_from(instant.unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
+}
+
+const DELIVERY_COLUMNS: &str = "id, kind, provider_config_key, connection_id, body, status, \
+     attempts, last_error, created_at, next_attempt_at, delivered_at";
+
+fn read_delivery(row: &Row<'_>) -> Result<Delivery, StoreError> {
+    let status: String = row.get(5).map_err(db_error)?;
+    let attempts: i64 = row.get(6).map_err(db_error)?;
+    Ok(Delivery {
+        id: row.get(0).map_err(db_error)?,
+        kind: row.get(1).map_err(db_error)?,
+        provider_config_key: row.get(2).map_err(db_error)?,
+        connection_id: row.get(3).map_err(db_error)?,
+        body: row.get(4).map_err(db_error)?,
+        status: DeliveryStatus::parse(&status)
+            .ok_or_else(|| StoreError::Database(format!("unknown delivery status `{status}`")))?,
+        attempts: u32::try_from(attempts).unwrap_or(u32::MAX),
+        last_error: row.get(7).map_err(db_error)?,
+        created_at: from_millis(row.get(8).map_err(db_error)?),
+        next_attempt_at: row
+            .get::<_, Option<i64>>(9)
+            .map_err(db_error)?
+            .map(from_millis),
+        delivered_at: row
+            .get::<_, Option<i64>>(10)
+            .map_err(db_error)?
+            .map(from_millis),
+    })
+}
+
+impl Db {
+    fn enqueue(&self, delivery: &NewDelivery) -> Result<i64, StoreError> {
+        let now = now_millis();
+        let db = self.db();
+        db.execute(
+            "INSERT INTO outbox (kind, provider_config_key, connection_id, body, status,
+                 created_at, next_attempt_at)
+             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+            params![
+                delivery.kind,
+                delivery.provider_config_key,
+                delivery.connection_id,
+                delivery.body,
+                now
+            ],
+        )
+        .map_err(db_error)?;
+        Ok(db.last_insert_rowid())
+    }
+
+    fn claim_due(
+        &self,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        let now = now_millis();
+        let mut db = self.db();
+        let tx = db.transaction().map_err(db_error)?;
+        let claimed = {
+            let mut statement = tx
+                .prepare_cached(&format!(
+                    "SELECT {DELIVERY_COLUMNS} FROM outbox
+                     WHERE status = 'pending' AND next_attempt_at <= ?1
+                       AND (claimed_until IS NULL OR claimed_until <= ?1)
+                     ORDER BY next_attempt_at, id LIMIT ?2"
+                ))
+                .map_err(db_error)?;
+            let mut rows = statement
+                .query(params![now, i64::try_from(limit).unwrap_or(i64::MAX)])
+                .map_err(db_error)?;
+            let mut claimed = Vec::new();
+            while let Some(row) = rows.next().map_err(db_error)? {
+                claimed.push(read_delivery(row)?);
+            }
+            claimed
+        };
+        let until = now.saturating_add(millis(lease));
+        for delivery in &claimed {
+            tx.execute(
+                "UPDATE outbox SET claimed_until = ?2 WHERE id = ?1",
+                params![delivery.id, until],
+            )
+            .map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(claimed)
+    }
+
+    fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+        let now = now_millis();
+        let db = self.db();
+        match outcome {
+            AttemptOutcome::Delivered => db.execute(
+                "UPDATE outbox SET status = 'delivered', attempts = attempts + 1,
+                     last_error = NULL, delivered_at = ?2, next_attempt_at = NULL,
+                     claimed_until = NULL
+                 WHERE id = ?1",
+                params![id, now],
+            ),
+            AttemptOutcome::RetryAt(at, error) => db.execute(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
+                     next_attempt_at = ?3, claimed_until = NULL
+                 WHERE id = ?1",
+                params![id, error, to_millis(*at)],
+            ),
+            AttemptOutcome::Failed(error) => db.execute(
+                "UPDATE outbox SET status = 'failed', attempts = attempts + 1,
+                     last_error = ?2, next_attempt_at = NULL, claimed_until = NULL
+                 WHERE id = ?1",
+                params![id, error],
+            ),
+        }
+        .map_err(db_error)?;
+        Ok(())
+    }
+
+    fn list_deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<Delivery>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM outbox
+                 WHERE (?1 IS NULL OR status = ?1)
+                 ORDER BY id DESC LIMIT ?2"
+            ))
+            .map_err(db_error)?;
+        let limit = i64::try_from(filter.limit.unwrap_or(100)).unwrap_or(i64::MAX);
+        let mut rows = statement
+            .query(params![filter.status.map(DeliveryStatus::as_str), limit])
+            .map_err(db_error)?;
+        let mut deliveries = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            deliveries.push(read_delivery(row)?);
+        }
+        Ok(deliveries)
+    }
+
+    fn delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {
+        let db = self.db();
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {DELIVERY_COLUMNS} FROM outbox WHERE id = ?1"
+            ))
+            .map_err(db_error)?;
+        let mut rows = statement.query(params![id]).map_err(db_error)?;
+        rows.next()
+            .map_err(db_error)?
+            .map(read_delivery)
+            .transpose()
+    }
+
+    fn replay(&self, id: i64) -> Result<bool, StoreError> {
+        let changed = self
+            .db()
+            .execute(
+                "UPDATE outbox SET status = 'pending', attempts = 0, next_attempt_at = ?2,
+                     claimed_until = NULL, delivered_at = NULL
+                 WHERE id = ?1",
+                params![id, now_millis()],
+            )
+            .map_err(db_error)?;
+        Ok(changed > 0)
+    }
+}
+
+#[async_trait]
+impl OutboxStore for SqliteStore {
+    async fn enqueue(&self, delivery: &NewDelivery) -> Result<i64, StoreError> {
+        let delivery = delivery.clone();
+        self.blocking(move |db| db.enqueue(&delivery)).await
+    }
+
+    async fn claim_due(
+        &self,
+        limit: usize,
+        lease: std::time::Duration,
+    ) -> Result<Vec<Delivery>, StoreError> {
+        self.blocking(move |db| db.claim_due(limit, lease)).await
+    }
+
+    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+        let outcome = outcome.clone();
+        self.blocking(move |db| db.record_attempt(id, &outcome))
+            .await
+    }
+
+    async fn list_deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<Delivery>, StoreError> {
+        let filter = filter.clone();
+        self.blocking(move |db| db.list_deliveries(&filter)).await
+    }
+
+    async fn delivery(&self, id: i64) -> Result<Option<Delivery>, StoreError> {
+        self.blocking(move |db| db.delivery(id)).await
+    }
+
+    async fn replay(&self, id: i64) -> Result<bool, StoreError> {
+        self.blocking(move |db| db.replay(id)).await
+    }
+}
+
 #[async_trait]
 impl ConnectionStore for SqliteStore {
     async fn upsert(&self, connection: &NewConnection) -> Result<Connection, StoreError> {
@@ -1228,5 +1450,125 @@ mod more_tests {
             other => panic!("a run past its deadline is lost, got {other:?}"),
         }
         lost.start_run("m").await.expect("a lost run makes room");
+    }
+}
+
+#[cfg(test)]
+mod outbox_tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn webhook(body: &str) -> NewDelivery {
+        NewDelivery {
+            kind: "sync".into(),
+            provider_config_key: Some("checkr-partner".into()),
+            connection_id: Some("acme".into()),
+            body: body.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_claimed_delivery_is_not_claimed_twice_until_its_attempt_is_recorded() {
+        let store = SqliteStore::in_memory().expect("store");
+        let id = store.enqueue(&webhook("{\"a\":1}")).await.expect("enqueue");
+        let lease = Duration::from_secs(60);
+        let first = store.claim_due(10, lease).await.expect("claim");
+        assert_eq!(first.len(), 1);
+        assert_eq!(first[0].id, id);
+        assert_eq!(first[0].body, "{\"a\":1}");
+        assert!(
+            store.claim_due(10, lease).await.expect("claim").is_empty(),
+            "leased"
+        );
+        store
+            .record_attempt(
+                id,
+                &AttemptOutcome::RetryAt(OffsetDateTime::now_utc(), "HTTP 503".into()),
+            )
+            .await
+            .expect("retry");
+        let again = store.claim_due(10, lease).await.expect("claim");
+        assert_eq!(again.len(), 1, "due again after a failed attempt");
+        assert_eq!(again[0].attempts, 1);
+        assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
+        store
+            .record_attempt(id, &AttemptOutcome::Delivered)
+            .await
+            .expect("delivered");
+        let delivered = store.delivery(id).await.expect("read").expect("exists");
+        assert_eq!(delivered.status, DeliveryStatus::Delivered);
+        assert!(delivered.delivered_at.is_some());
+        assert!(store.claim_due(10, lease).await.expect("claim").is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_makes_a_delivery_claimable_again() {
+        let store = SqliteStore::in_memory().expect("store");
+        store.enqueue(&webhook("{}")).await.expect("enqueue");
+        assert_eq!(
+            store
+                .claim_due(10, Duration::ZERO)
+                .await
+                .expect("claim")
+                .len(),
+            1
+        );
+        assert_eq!(
+            store
+                .claim_due(10, Duration::ZERO)
+                .await
+                .expect("claim")
+                .len(),
+            1,
+            "a worker that died mid-delivery does not strand it"
+        );
+    }
+
+    #[tokio::test]
+    async fn failed_deliveries_are_listed_and_replayable() {
+        let store = SqliteStore::in_memory().expect("store");
+        let failed = store.enqueue(&webhook("{\"n\":1}")).await.expect("enqueue");
+        let ok = store.enqueue(&webhook("{\"n\":2}")).await.expect("enqueue");
+        store
+            .record_attempt(failed, &AttemptOutcome::Failed("HTTP 400".into()))
+            .await
+            .expect("failed");
+        store
+            .record_attempt(ok, &AttemptOutcome::Delivered)
+            .await
+            .expect("delivered");
+        let listed = store
+            .list_deliveries(&DeliveryFilter {
+                status: Some(DeliveryStatus::Failed),
+                limit: None,
+            })
+            .await
+            .expect("list");
+        assert_eq!(listed.iter().map(|d| d.id).collect::<Vec<_>>(), [failed]);
+        let all = store
+            .list_deliveries(&DeliveryFilter::default())
+            .await
+            .expect("list");
+        assert_eq!(
+            all.iter().map(|d| d.id).collect::<Vec<_>>(),
+            [ok, failed],
+            "newest first"
+        );
+        assert!(
+            store
+                .claim_due(10, Duration::from_secs(60))
+                .await
+                .expect("claim")
+                .is_empty()
+        );
+        assert!(store.replay(failed).await.expect("replay"));
+        assert!(!store.replay(9999).await.expect("replay unknown"));
+        let due = store
+            .claim_due(10, Duration::from_secs(60))
+            .await
+            .expect("claim");
+        assert_eq!(due.len(), 1);
+        assert_eq!(due[0].id, failed);
+        assert_eq!(due[0].attempts, 0, "a replay starts over");
     }
 }

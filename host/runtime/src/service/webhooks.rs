@@ -1,0 +1,269 @@
+//! Webhooks to the application: written to the durable outbox
+//! ([`OutboxStore`](crate::store::OutboxStore)) and delivered from there.
+//!
+//! * **Signed** like Nango's: `X-Nango-Hmac-Sha256` is the hex HMAC-SHA256 of the exact
+//!   body, keyed by `TERAPI_WEBHOOK_SIGNING_KEY` (or `server.webhook_signing_key`), else
+//!   the secret key — so `@nangohq/node`'s `verifyIncomingWebhookRequest` accepts them.
+//!   `X-Terapi-Delivery-Id` carries the outbox id, for receivers that de-duplicate.
+//! * **At least once**: a delivery is retried with exponential backoff (1 s doubling, at
+//!   most 10 minutes apart; a 429's `Retry-After` is honoured within that) on network
+//!   errors, timeouts, 5xx and 429, across restarts, up to `server.webhook_max_attempts`.
+//!   Any other status fails at once (retrying will not change a 400). A failed delivery
+//!   stays listed (`terapi webhooks list --failed`, `GET /webhooks?status=failed`) and
+//!   can be replayed.
+//! * **Shared by nodes**: a worker claims due deliveries for a lease, so two nodes never
+//!   send the same attempt, and a node that dies mid-delivery strands nothing.
+
+use super::ServiceError;
+use super::keys::EnvLookup;
+use crate::config::RuntimeConfig;
+use crate::store::{AttemptOutcome, Delivery, OutboxStore};
+use crate::util::{hex, root_cause};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use std::sync::Arc;
+use std::time::Duration;
+use time::OffsetDateTime;
+use url::Url;
+
+/// Longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(600);
+/// First wait after a failed attempt; doubles each time.
+const FIRST_BACKOFF: Duration = Duration::from_secs(1);
+/// One attempt's timeout: a receiver should acknowledge, not process, within it.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a claimed delivery is reserved for the worker that claimed it: longer than an
+/// attempt can take, so a live worker never loses its claim; a dead one's expires.
+pub(crate) const CLAIM_LEASE: Duration = Duration::from_secs(60);
+/// Deliveries sent concurrently per pass.
+pub(crate) const BATCH: usize = 32;
+/// Kept of a refusing receiver's body in the delivery's error.
+const ERROR_BODY_CHARS: usize = 200;
+
+/// Where webhooks go and how they are signed.
+#[derive(Clone)]
+pub struct WebhookSettings {
+    url: Url,
+    signing_key: Arc<str>,
+    max_attempts: u32,
+}
+
+impl std::fmt::Debug for WebhookSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WebhookSettings")
+            .field("url", &self.url.as_str())
+            .field("max_attempts", &self.max_attempts)
+            .finish_non_exhaustive()
+    }
+}
+
+impl WebhookSettings {
+    /// The settings the configuration and environment give: `None` when no webhook URL is
+    /// set (`TERAPI_WEBHOOK_URL` or `server.webhook_url`).
+    pub fn resolve(config: &RuntimeConfig, env: &EnvLookup) -> Result<Option<Self>, ServiceError> {
+        let Some(url) = env("TERAPI_WEBHOOK_URL").or_else(|| config.server.webhook_url.clone())
+        else {
+            return Ok(None);
+        };
+        let parsed = Url::parse(&url)
+            .ok()
+            .filter(|parsed| matches!(parsed.scheme(), "http" | "https") && parsed.has_host())
+            .ok_or_else(|| {
+                ServiceError::config(format!(
+                    "the webhook URL `{url}` (TERAPI_WEBHOOK_URL or `server.webhook_url`) must be \
+                     an http(s) URL with a host"
+                ))
+            })?;
+        let signing_key = env("TERAPI_WEBHOOK_SIGNING_KEY")
+            .or_else(|| {
+                config
+                    .server
+                    .webhook_signing_key
+                    .as_ref()
+                    .map(|key| key.expose().to_string())
+            })
+            .or_else(|| super::keys::secret_key(config, env).ok())
+            .filter(|key| !key.is_empty())
+            .ok_or_else(|| {
+                ServiceError::config(
+                    "webhooks are configured but nothing can sign them: set \
+                     TERAPI_WEBHOOK_SIGNING_KEY (or `server.webhook_signing_key`, or the secret key)",
+                )
+            })?;
+        Ok(Some(WebhookSettings {
+            url: parsed,
+            signing_key: signing_key.into(),
+            max_attempts: config.server.webhook_max_attempts.max(1),
+        }))
+    }
+
+    /// Where webhooks are sent.
+    pub fn url(&self) -> &Url {
+        &self.url
+    }
+}
+
+/// The `X-Nango-Hmac-Sha256` value of `body` under `key`: hex HMAC-SHA256.
+pub fn sign(key: &[u8], body: &[u8]) -> String {
+    // HMAC accepts keys of any length; `new_from_slice` cannot fail for it.
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(body);
+            hex(&mac.finalize().into_bytes())
+        }
+        Err(_) => String::new(),
+    }
+}
+
+/// Sends claimed deliveries and records what came of them.
+#[derive(Clone)]
+pub(crate) struct Deliverer {
+    pub(crate) settings: WebhookSettings,
+    pub(crate) client: reqwest::Client,
+    pub(crate) outbox: Arc<dyn OutboxStore>,
+}
+
+impl Deliverer {
+    /// One pass: claims what is due and delivers it concurrently. Returns how many
+    /// deliveries were attempted.
+    pub(crate) async fn deliver_due(&self) -> Result<usize, ServiceError> {
+        let due = self.outbox.claim_due(BATCH, CLAIM_LEASE).await?;
+        let count = due.len();
+        let mut attempts = tokio::task::JoinSet::new();
+        for delivery in due {
+            let deliverer = self.clone();
+            attempts.spawn(async move { deliverer.attempt(delivery).await });
+        }
+        while let Some(done) = attempts.join_next().await {
+            if let Err(error) = done {
+                tracing::error!(%error, "a webhook delivery task failed");
+            }
+        }
+        Ok(count)
+    }
+
+    async fn attempt(&self, delivery: Delivery) -> Result<(), ServiceError> {
+        let signature = sign(
+            self.settings.signing_key.as_bytes(),
+            delivery.body.as_bytes(),
+        );
+        let sent = self
+            .client
+            .post(self.settings.url.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .header("X-Nango-Hmac-Sha256", signature)
+            .header("X-Terapi-Delivery-Id", delivery.id.to_string())
+            .timeout(ATTEMPT_TIMEOUT)
+            .body(delivery.body.clone())
+            .send()
+            .await;
+        let attempt = delivery.attempts.saturating_add(1);
+        let retry = |error: String, wait: Duration| {
+            if attempt >= self.settings.max_attempts {
+                AttemptOutcome::Failed(format!("{error} (gave up after {attempt} attempts)"))
+            } else {
+                let wait = time::Duration::try_from(wait).unwrap_or(time::Duration::minutes(10));
+                AttemptOutcome::RetryAt(OffsetDateTime::now_utc() + wait, error)
+            }
+        };
+        let outcome = match sent {
+            Ok(response) if response.status().is_success() => AttemptOutcome::Delivered,
+            Ok(response) => {
+                let status = response.status();
+                let retry_after = response
+                    .headers()
+                    .get(reqwest::header::RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(|value| value.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let body = response.text().await.unwrap_or_default();
+                let excerpt: String = body.chars().take(ERROR_BODY_CHARS).collect();
+                let error = format!("HTTP {}: {}", status.as_u16(), excerpt.trim());
+                if status.as_u16() == 429 || status.is_server_error() {
+                    let wait = retry_after
+                        .unwrap_or_else(|| backoff(attempt))
+                        .min(MAX_BACKOFF);
+                    retry(error, wait)
+                } else {
+                    AttemptOutcome::Failed(error)
+                }
+            }
+            Err(error) => {
+                let what = if error.is_timeout() {
+                    format!("timed out after {ATTEMPT_TIMEOUT:?}")
+                } else {
+                    root_cause(&error)
+                };
+                retry(what, backoff(attempt))
+            }
+        };
+        match &outcome {
+            AttemptOutcome::Delivered => {
+                tracing::debug!(delivery = delivery.id, kind = %delivery.kind, "webhook delivered");
+            }
+            AttemptOutcome::RetryAt(at, error) => {
+                tracing::info!(delivery = delivery.id, kind = %delivery.kind, %error, retry_at = %at, "webhook delivery failed; will retry");
+            }
+            AttemptOutcome::Failed(error) => {
+                tracing::warn!(delivery = delivery.id, kind = %delivery.kind, %error, "webhook delivery failed for good; replay it once the receiver is fixed");
+            }
+        }
+        self.outbox.record_attempt(delivery.id, &outcome).await?;
+        Ok(())
+    }
+}
+
+/// The wait before attempt `attempt + 1`: 1 s, 2 s, 4 s, ... at most [`MAX_BACKOFF`].
+fn backoff(attempt: u32) -> Duration {
+    FIRST_BACKOFF
+        .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
+        .min(MAX_BACKOFF)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signatures_are_hex_hmac_sha256_of_the_body() {
+        // RFC 4231 test case 2.
+        assert_eq!(
+            sign(b"Jefe", b"what do ya want for nothing?"),
+            "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+        );
+    }
+
+    #[test]
+    fn backoff_doubles_from_a_second_up_to_ten_minutes() {
+        assert_eq!(backoff(1), Duration::from_secs(1));
+        assert_eq!(backoff(2), Duration::from_secs(2));
+        assert_eq!(backoff(5), Duration::from_secs(16));
+        assert_eq!(backoff(30), MAX_BACKOFF);
+    }
+
+    #[test]
+    fn settings_name_what_is_missing() {
+        let mut config = RuntimeConfig::default();
+        let none: EnvLookup = Arc::new(|_| None);
+        assert!(
+            WebhookSettings::resolve(&config, &none)
+                .expect("ok")
+                .is_none()
+        );
+        config.server.webhook_url = Some("https://app.example/webhooks".into());
+        let error = WebhookSettings::resolve(&config, &none).expect_err("no key");
+        assert!(
+            error.message.contains("TERAPI_WEBHOOK_SIGNING_KEY"),
+            "{error}"
+        );
+        config.server.secret_key = Some(crate::config::Secret::new("secret"));
+        let settings = WebhookSettings::resolve(&config, &none)
+            .expect("ok")
+            .expect("configured");
+        assert_eq!(settings.url().as_str(), "https://app.example/webhooks");
+        let env: EnvLookup =
+            Arc::new(|name| (name == "TERAPI_WEBHOOK_URL").then(|| "ftp://nope".to_string()));
+        let error = WebhookSettings::resolve(&config, &env).expect_err("bad url");
+        assert!(error.message.contains("ftp://nope"), "{error}");
+    }
+}
