@@ -8,6 +8,7 @@ mod checkr_support;
 mod cli;
 mod get_account;
 mod http_capability;
+mod inbound_webhooks;
 mod outbox;
 mod runtime_errors;
 mod sandbox_limits;

@@ -20,17 +20,17 @@ const SIGNING_KEY: &str = "webhook-signing-key-for-tests";
 
 /// What the application's webhook endpoint received: headers and exact bodies.
 #[derive(Clone, Default)]
-struct Received(Arc<Mutex<Vec<(HeaderMap, String)>>>);
+pub struct Received(Arc<Mutex<Vec<(HeaderMap, String)>>>);
 
 impl Received {
-    fn all(&self) -> Vec<(HeaderMap, String)> {
+    pub fn all(&self) -> Vec<(HeaderMap, String)> {
         self.0.lock().expect("lock").clone()
     }
 }
 
 /// A loopback application endpoint answering `status` (changeable) and recording what
 /// it gets; on `addr` when given (to come back on the same port after an outage).
-async fn receiver(
+pub async fn receiver(
     addr: Option<SocketAddr>,
     status: Arc<AtomicU16>,
 ) -> (SocketAddr, Received, tokio::task::JoinHandle<()>) {
@@ -86,7 +86,7 @@ async fn service(config: RuntimeConfig) -> Service {
     .expect("service opens")
 }
 
-fn hmac_hex(key: &str, body: &str) -> String {
+pub fn hmac_hex(key: &str, body: &str) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes()).expect("any key length");
     mac.update(body.as_bytes());
     mac.finalize()

@@ -117,6 +117,11 @@ pub struct ServerConfig {
     /// Delivery attempts before a webhook is marked failed (it stays listed and can be
     /// replayed).
     pub webhook_max_attempts: u32,
+    /// How long the ids of received provider webhooks are remembered, in seconds: a
+    /// retried delivery within it is acknowledged and not processed again.
+    pub webhook_dedupe_window_secs: u64,
+    /// Largest provider webhook body accepted, in bytes.
+    pub webhook_max_body_bytes: usize,
 }
 
 impl Default for ServerConfig {
@@ -134,6 +139,12 @@ impl Default for ServerConfig {
             // span about 45 minutes: long enough to ride out a deploy of the receiving
             // application, short enough that a failure is seen the same hour.
             webhook_max_attempts: 12,
+            // Checkr retries a delivery for about a day (every minute for 10 minutes, then
+            // hourly for 24 hours); a week covers that with room for a long outage.
+            webhook_dedupe_window_secs: 7 * 24 * 3600,
+            // Checkr's events are a few KiB; 1 MiB is generous and bounds what an
+            // unauthenticated request can make the host buffer before checking it.
+            webhook_max_body_bytes: 1 << 20,
         }
     }
 }
@@ -390,6 +401,11 @@ pub struct IntegrationConfig {
     /// http on loopback. Default: `<server.public_url>/oauth/callback`.
     #[serde(default)]
     pub redirect_uri: Option<String>,
+    /// The key the provider signs its webhooks with. Default: `$TERAPI_WEBHOOK_SECRET_<KEY>`,
+    /// else the OAuth app's client secret (what Checkr signs partner webhooks with). Set it
+    /// for an integration connected with a customer's own API key.
+    #[serde(default)]
+    pub webhook_secret: Option<Secret>,
     #[serde(skip)]
     key: String,
 }
@@ -408,6 +424,7 @@ impl IntegrationConfig {
             client_secret: None,
             client_secret_env: None,
             redirect_uri: None,
+            webhook_secret: None,
             key: String::new(),
         }
     }

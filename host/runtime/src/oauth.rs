@@ -222,6 +222,11 @@ impl OAuthApp {
         }))
     }
 
+    /// The client secret (never logged; also the key Checkr signs partner webhooks with).
+    pub fn client_secret(&self) -> &Secret {
+        &self.client_secret
+    }
+
     /// The URL to send the browser to: the authorize page with `redirect_uri`, `scope`
     /// and `state`.
     pub fn authorize_url(&self, state: &str) -> Url {

@@ -66,6 +66,30 @@ pub struct Provider {
     /// is deleted; called with `POST` and the connection's authentication.
     #[serde(default)]
     pub deauthorize_endpoint: Option<String>,
+    /// How the provider's webhooks are signed and routed; `None`: it sends none.
+    #[serde(default)]
+    pub webhooks: Option<ProviderWebhooks>,
+}
+
+/// How a provider signs its webhooks and how terapi finds the connections an event is
+/// about.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderWebhooks {
+    /// The header carrying the signature: lowercase hex HMAC-SHA256 of the raw body.
+    pub signature_header: String,
+    /// The event's top-level field naming the account it is about.
+    pub account_field: String,
+    /// The connection-configuration key holding a connection's account (recorded at
+    /// connect time); an event goes to every connection whose value equals its account.
+    pub connection_config_key: String,
+    /// The event type saying the customer revoked the partner's access; its token is at
+    /// `revoked_token_pointer` (a JSON pointer) and matched against connections' tokens.
+    #[serde(default)]
+    pub revocation_event: Option<String>,
+    /// Where a revocation event carries the revoked token.
+    #[serde(default)]
+    pub revoked_token_pointer: Option<String>,
 }
 
 /// A `GET` made with a new connection's credentials right after it is created: the

@@ -99,7 +99,12 @@ fn detail(connection: &Connection) -> Value {
         "last_fetched_at": connection.last_fetched_at.map_or(Value::Null, iso),
         "metadata": connection.metadata,
         "connection_config": connection.connection_config,
-        "errors": [],
+        "revoked": connection.revoked_at.is_some(),
+        "revoked_at": connection.revoked_at.map_or(Value::Null, iso),
+        "errors": match connection.revoked_at {
+            Some(_) => json!([{ "type": "auth", "log_id": null, "message": "the provider revoked the connection's credentials (connection_revoked); connect it again" }]),
+            None => json!([]),
+        },
         "end_user": null,
         "tags": {},
         "credentials": credentials,

@@ -105,6 +105,7 @@ impl From<ServiceError> for ApiError {
         let status = match error.kind {
             ErrorKind::Invalid => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Unauthorized => StatusCode::UNAUTHORIZED,
             ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Upstream => StatusCode::BAD_GATEWAY,
             ErrorKind::Config | ErrorKind::Internal => {
@@ -123,6 +124,7 @@ impl From<TriggerError> for ApiError {
             | TriggerError::UnknownAction { .. }
             | TriggerError::UnknownConnection { .. } => StatusCode::NOT_FOUND,
             TriggerError::InvalidInput { .. } => StatusCode::BAD_REQUEST,
+            TriggerError::ConnectionRevoked { .. } => StatusCode::FORBIDDEN,
             TriggerError::Action { .. }
             | TriggerError::Timeout { .. }
             | TriggerError::MemoryLimitExceeded { .. }

@@ -21,6 +21,7 @@ mod actions;
 mod auth;
 mod connections;
 pub mod errors;
+mod inbound;
 mod integrations;
 mod oauth;
 mod proxy;
@@ -271,9 +272,16 @@ fn router(state: AppState) -> Router {
     let browser = Router::new()
         .route("/oauth/connect/{key}", get(oauth::connect))
         .route("/oauth/callback", get(oauth::callback));
+    // Signed by the provider instead of carrying the secret key; its own body cap.
+    let provider_webhooks = Router::new()
+        .route("/webhook/{key}", post(inbound::receive))
+        .layer(DefaultBodyLimit::max(
+            state.service().config().server.webhook_max_body_bytes,
+        ));
     Router::new()
         .merge(authenticated)
         .merge(browser)
+        .merge(provider_webhooks)
         .fallback(errors::not_found)
         .method_not_allowed_fallback(errors::method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BODY))

@@ -36,6 +36,17 @@ pub enum TriggerError {
         /// The connection asked for.
         connection_id: String,
     },
+    /// The provider revoked the connection's credentials (the customer disconnected the
+    /// integration); nothing ran and nothing was sent. Connecting again clears it.
+    #[error(
+        "connection `{connection_id}` of integration `{integration}` was revoked at the provider; connect it again"
+    )]
+    ConnectionRevoked {
+        /// The integration.
+        integration: String,
+        /// The connection.
+        connection_id: String,
+    },
     /// The input is not acceptable: malformed JSON, or JSON that does not match the
     /// action's input schema. Nothing ran and nothing was sent upstream.
     #[error("invalid input: {message}")]
@@ -90,6 +101,7 @@ impl TriggerError {
             TriggerError::UnknownIntegration { .. } => "unknown_provider_config",
             TriggerError::UnknownAction { .. } => "unknown_action",
             TriggerError::UnknownConnection { .. } => "unknown_connection",
+            TriggerError::ConnectionRevoked { .. } => "connection_revoked",
             TriggerError::InvalidInput { .. } => "invalid_action_input",
             TriggerError::Action { .. } => "action_script_runtime_error",
             TriggerError::Timeout { .. } => "action_timeout",

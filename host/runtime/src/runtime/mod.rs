@@ -321,6 +321,13 @@ impl Runtime {
                     connection_id: connection_id.to_string(),
                 }
             })?;
+        if connection.revoked_at.is_some() {
+            integration.forget_connection(connection_id);
+            return Err(TriggerError::ConnectionRevoked {
+                integration: provider_config_key.to_string(),
+                connection_id: connection_id.to_string(),
+            });
+        }
         Ok(integration.prepare_connection(connection))
     }
 

@@ -8,6 +8,7 @@
 //! app credentials, asynchronous runs. Front ends only translate: HTTP requests or
 //! command-line arguments in, [`ServiceError`]s out as status codes or messages.
 
+pub mod inbound;
 pub mod keys;
 pub mod webhooks;
 
@@ -41,6 +42,8 @@ pub enum ErrorKind {
     NotFound,
     /// Capacity is exhausted for now; try again later.
     Unavailable,
+    /// The caller did not prove who it is (a webhook without a valid signature).
+    Unauthorized,
     /// The provider failed or refused.
     Upstream,
     /// terapi itself failed (store, randomness).

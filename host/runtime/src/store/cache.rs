@@ -152,6 +152,20 @@ impl ConnectionStore for CachingConnectionStore {
         self.forget(provider_config_key, connection_id);
         marked
     }
+
+    async fn mark_revoked(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<bool, StoreError> {
+        self.forget(provider_config_key, connection_id);
+        let marked = self
+            .inner
+            .mark_revoked(provider_config_key, connection_id)
+            .await;
+        self.forget(provider_config_key, connection_id);
+        marked
+    }
 }
 
 #[cfg(test)]

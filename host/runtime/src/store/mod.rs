@@ -7,6 +7,7 @@
 //! | [`IntegrationCredentialStore`] | OAuth app credentials set over the API |
 //! | [`RunStore`] | results of asynchronous action runs |
 //! | [`OutboxStore`] | webhooks to the application, until they are delivered |
+//! | [`WebhookEventStore`] | provider webhooks received, to process each once |
 //!
 //! (Records, checkpoints, schedules and outbound webhooks join this list as traits of
 //! their own.) Every kind lives behind its trait so that state several nodes must share
@@ -137,6 +138,10 @@ pub struct Connection {
     pub updated_at: OffsetDateTime,
     /// When its credentials were last handed out through the API, if ever.
     pub last_fetched_at: Option<OffsetDateTime>,
+    /// When the provider told terapi the credentials were revoked (Checkr's
+    /// `token.deauthorized`), if it did: actions, syncs and proxy calls on it then fail
+    /// with `connection_revoked` until it is connected again.
+    pub revoked_at: Option<OffsetDateTime>,
 }
 
 /// What [`ConnectionStore::upsert`] writes.
@@ -193,6 +198,14 @@ pub struct ConnectionFilter {
 }
 
 impl ConnectionFilter {
+    /// Every connection of `provider_config_key`.
+    pub fn for_integration(provider_config_key: impl Into<String>) -> Self {
+        ConnectionFilter {
+            provider_config_key: Some(provider_config_key.into()),
+            ..ConnectionFilter::default()
+        }
+    }
+
     /// Connections of `provider_config_key` whose `connection_config.<key>` is `value`.
     pub fn by_config(
         provider_config_key: impl Into<String>,
@@ -334,6 +347,45 @@ pub trait ConnectionStore: Send + Sync + 'static {
         provider_config_key: &str,
         connection_id: &str,
     ) -> Result<(), StoreError>;
+    /// Records that the provider revoked the connection's credentials (now, unless it
+    /// was already revoked); `false` if there is no such connection. Storing new
+    /// credentials ([`ConnectionStore::upsert`]) clears it.
+    async fn mark_revoked(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<bool, StoreError>;
+}
+
+/// A provider webhook terapi accepted: what is remembered of it to process it once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReceivedEvent {
+    /// The integration it arrived for.
+    pub provider_config_key: String,
+    /// The provider's event id (de-duplication key, with the integration).
+    pub event_id: String,
+    /// Its type, e.g. `report.completed`.
+    pub event_type: String,
+    /// The account it names, if any.
+    pub account_id: Option<String>,
+    /// How many connections it was routed to.
+    pub routed: usize,
+}
+
+/// Provider webhooks received: remembered for a window so that a retried delivery is
+/// processed once.
+#[async_trait]
+pub trait WebhookEventStore: Send + Sync + 'static {
+    /// Records `event` and writes `forwards` to the outbox, in one transaction — unless
+    /// an event with the same integration and id was recorded within `window`, in which
+    /// case nothing is written and `false` is returned. Events older than `window` are
+    /// forgotten.
+    async fn accept_event(
+        &self,
+        event: &ReceivedEvent,
+        forwards: &[NewDelivery],
+        window: std::time::Duration,
+    ) -> Result<bool, StoreError>;
 }
 
 /// Pending OAuth authorizations.
@@ -421,6 +473,8 @@ pub struct Stores {
     pub runs: Arc<dyn RunStore>,
     /// Webhooks to the application.
     pub outbox: Arc<dyn OutboxStore>,
+    /// Provider webhooks received.
+    pub webhook_events: Arc<dyn WebhookEventStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -469,14 +523,16 @@ impl Stores {
             + OAuthSessionStore
             + IntegrationCredentialStore
             + RunStore
-            + OutboxStore,
+            + OutboxStore
+            + WebhookEventStore,
     {
         Stores {
             connections: store.clone(),
             oauth_sessions: store.clone(),
             integration_credentials: store.clone(),
             runs: store.clone(),
-            outbox: store,
+            outbox: store.clone(),
+            webhook_events: store,
         }
     }
 }

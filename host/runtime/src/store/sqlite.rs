@@ -10,6 +10,7 @@ use super::{
     MetadataUpdate, NewConnection, NewDelivery, OAuthSession, OAuthSessionStore, OutboxStore,
     PlaintextCipher, RunLimits, RunState, RunStore, StartRunError, StoreError,
 };
+use super::{ReceivedEvent, WebhookEventStore};
 use crate::runtime::TriggerError;
 use async_trait::async_trait;
 use rusqlite::{Row, params};
@@ -78,6 +79,19 @@ const MIGRATIONS: &[&str] = &[
         delivered_at INTEGER
     );
     CREATE INDEX outbox_due ON outbox (status, next_attempt_at);",
+    // 5: revoked connections; provider webhooks received (remembered to process each
+    // once; times in Unix milliseconds).
+    "ALTER TABLE connections ADD COLUMN revoked_at TEXT;
+    CREATE TABLE webhook_events (
+        provider_config_key TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        event_type TEXT NOT NULL,
+        account_id TEXT,
+        routed INTEGER NOT NULL,
+        received_at INTEGER NOT NULL,
+        PRIMARY KEY (provider_config_key, event_id)
+    );
+    CREATE INDEX webhook_events_received ON webhook_events (received_at);",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -280,6 +294,14 @@ impl Db {
                         .map_err(|error| StoreError::Database(format!("column 9: {error}")))
                 })
                 .transpose()?,
+            revoked_at: row
+                .get::<_, Option<String>>(10)
+                .map_err(db_error)?
+                .map(|text| {
+                    OffsetDateTime::parse(&text, &Rfc3339)
+                        .map_err(|error| StoreError::Database(format!("column 10: {error}")))
+                })
+                .transpose()?,
             provider_config_key,
             connection_id,
         })
@@ -287,7 +309,8 @@ impl Db {
 }
 
 const COLUMNS: &str = "id, provider_config_key, connection_id, provider, credentials, \
-                       connection_config, metadata, created_at, updated_at, last_fetched_at";
+                       connection_config, metadata, created_at, updated_at, last_fetched_at, \
+                       revoked_at";
 
 fn now() -> Result<String, StoreError> {
     OffsetDateTime::now_utc()
@@ -326,7 +349,8 @@ impl Db {
                  credentials = excluded.credentials,
                  connection_config = excluded.connection_config,
                  metadata = excluded.metadata,
-                 updated_at = excluded.updated_at",
+                 updated_at = excluded.updated_at,
+                 revoked_at = NULL",
             params![
                 connection.provider_config_key,
                 connection.connection_id,
@@ -507,6 +531,74 @@ impl Db {
             )
             .map_err(db_error)?;
         Ok(())
+    }
+
+    fn mark_revoked(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<bool, StoreError> {
+        let changed = self
+            .db()
+            .execute(
+                "UPDATE connections SET revoked_at = coalesce(revoked_at, ?3)
+                 WHERE provider_config_key = ?1 AND connection_id = ?2",
+                params![provider_config_key, connection_id, now()?],
+            )
+            .map_err(db_error)?;
+        Ok(changed > 0)
+    }
+
+    fn accept_event(
+        &self,
+        event: &ReceivedEvent,
+        forwards: &[NewDelivery],
+        window: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let mut db = self.db();
+        let tx = db.transaction().map_err(db_error)?;
+        tx.execute(
+            "DELETE FROM webhook_events WHERE received_at <= ?1",
+            params![now.saturating_sub(millis(window))],
+        )
+        .map_err(db_error)?;
+        let inserted = tx
+            .execute(
+                "INSERT INTO webhook_events
+                     (provider_config_key, event_id, event_type, account_id, routed, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (provider_config_key, event_id) DO NOTHING",
+                params![
+                    event.provider_config_key,
+                    event.event_id,
+                    event.event_type,
+                    event.account_id,
+                    i64::try_from(event.routed).unwrap_or(i64::MAX),
+                    now
+                ],
+            )
+            .map_err(db_error)?;
+        if inserted == 0 {
+            return Ok(false);
+        }
+        for delivery in forwards {
+            tx.execute(
+                "INSERT INTO outbox (kind, provider_config_key, connection_id, body, status,
+                     created_at, next_attempt_at)
+                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+                params![
+                    delivery.kind,
+                    delivery.provider_config_key,
+                    delivery.connection_id,
+                    delivery.body,
+                    now
+                ],
+            )
+            .map_err(db_error)?;
+        }
+        tx.commit().map_err(db_error)?;
+        Ok(true)
     }
 
     fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError> {
@@ -1002,6 +1094,29 @@ impl ConnectionStore for SqliteStore {
     ) -> Result<(), StoreError> {
         let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
         self.blocking(move |db| db.mark_fetched(&key, &id)).await
+    }
+
+    async fn mark_revoked(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<bool, StoreError> {
+        let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
+        self.blocking(move |db| db.mark_revoked(&key, &id)).await
+    }
+}
+
+#[async_trait]
+impl WebhookEventStore for SqliteStore {
+    async fn accept_event(
+        &self,
+        event: &ReceivedEvent,
+        forwards: &[NewDelivery],
+        window: std::time::Duration,
+    ) -> Result<bool, StoreError> {
+        let (event, forwards) = (event.clone(), forwards.to_vec());
+        self.blocking(move |db| db.accept_event(&event, &forwards, window))
+            .await
     }
 }
 

@@ -1,0 +1,310 @@
+//! Receiving a provider's webhooks (Checkr's `POST /webhook/{providerConfigKey}`).
+//!
+//! The signature is the authentication: the raw body's HMAC-SHA256 under the
+//! integration's webhook secret, compared in constant time. A request without a valid
+//! one is refused and nothing about it is processed or forwarded (its body is never
+//! logged). An accepted event is processed once: its id is remembered for
+//! `server.webhook_dedupe_window_secs`, recorded in the same transaction as the webhooks
+//! it forwards to the application (one per connection it routes to; one unrouted when it
+//! routes to none), so a retried delivery is acknowledged and not processed again, and a
+//! crash never records an event without its forwards.
+//!
+//! Routing follows the provider's definition (`providers.toml`, `webhooks`): the event's
+//! account field against each connection's configuration (Checkr: `account_id` =
+//! `connection_config.checkr_account_id`); a revocation event (Checkr:
+//! `token.deauthorized`) is matched by its token against the connections' tokens —
+//! digests compared in constant time, the token never logged — and marks them revoked.
+
+use super::{ErrorKind, Service, ServiceError};
+use crate::oauth::env_suffix;
+use crate::providers::ProviderWebhooks;
+use crate::store::{ConnectionFilter, Credentials, NewDelivery, ReceivedEvent};
+use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+/// Longest event id accepted.
+const MAX_EVENT_ID: usize = 255;
+
+/// What became of an accepted webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Receipt {
+    /// Processed now: routed to `routed` connections (0: forwarded unrouted), of which
+    /// `revoked` were marked revoked.
+    Accepted {
+        /// The provider's event id.
+        event_id: String,
+        /// Connections it was routed to.
+        routed: usize,
+        /// Connections it revoked.
+        revoked: usize,
+    },
+    /// Seen before within the window: acknowledged, not processed again.
+    Duplicate {
+        /// The provider's event id.
+        event_id: String,
+    },
+}
+
+fn unauthorized(code: &'static str, message: impl Into<String>) -> ServiceError {
+    ServiceError::new(ErrorKind::Unauthorized, code, message)
+}
+
+/// Whether `signature` (lowercase or uppercase hex) is the HMAC-SHA256 of `body` under
+/// `key`, compared in constant time.
+pub fn verify_signature(key: &[u8], body: &[u8], signature: &str) -> bool {
+    let Some(presented) = decode_hex(signature.trim()) else {
+        return false;
+    };
+    match Hmac::<Sha256>::new_from_slice(key) {
+        Ok(mut mac) => {
+            mac.update(body);
+            mac.verify_slice(&presented).is_ok()
+        }
+        Err(_) => false,
+    }
+}
+
+fn decode_hex(text: &str) -> Option<Vec<u8>> {
+    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+        return None;
+    }
+    (0..text.len())
+        .step_by(2)
+        .map(|index| u8::from_str_radix(&text[index..index + 2], 16).ok())
+        .collect()
+}
+
+/// The token a connection's credentials carry, if any.
+fn token(credentials: &Credentials) -> Option<&str> {
+    match credentials {
+        Credentials::OAuth2 { access_token, .. } => Some(access_token),
+        Credentials::ApiKey { api_key } => Some(api_key),
+        Credentials::Basic { .. } | Credentials::None => None,
+    }
+}
+
+impl Service {
+    /// The key `key`'s provider signs webhooks with: `TERAPI_WEBHOOK_SECRET_<KEY>`, else
+    /// `integrations.<key>.webhook_secret`, else the OAuth app's client secret.
+    async fn webhook_secret(&self, key: &str) -> Result<String, ServiceError> {
+        if let Some(secret) = (self.env)(&format!("TERAPI_WEBHOOK_SECRET_{}", env_suffix(key))) {
+            return Ok(secret);
+        }
+        if let Some(secret) = self
+            .config
+            .integrations
+            .get(key)
+            .and_then(|integration| integration.webhook_secret.as_ref())
+        {
+            return Ok(secret.expose().to_string());
+        }
+        match self.oauth_app(key).await? {
+            Some(app) => Ok(app.client_secret().expose().to_string()),
+            None => Err(ServiceError::config(format!(
+                "integration `{key}` has no webhook secret to verify webhooks with: set \
+                 TERAPI_WEBHOOK_SECRET_{} (or `integrations.{key}.webhook_secret`), or its OAuth \
+                 app's client secret",
+                env_suffix(key)
+            ))),
+        }
+    }
+
+    /// Verifies, de-duplicates, routes and forwards one provider webhook. `signatures`
+    /// looks a request header up by name (the provider's signature header).
+    pub async fn receive_webhook(
+        &self,
+        key: &str,
+        signature_header: impl Fn(&str) -> Option<String>,
+        body: &[u8],
+    ) -> Result<Receipt, ServiceError> {
+        let outbound = self.outbound(key)?;
+        let Some(definition) = outbound.provider.webhooks.clone() else {
+            return Err(ServiceError::new(
+                ErrorKind::NotFound,
+                "webhooks_not_supported",
+                format!("integration `{key}`'s provider sends no webhooks"),
+            ));
+        };
+        let secret = self.webhook_secret(key).await?;
+        let Some(signature) = signature_header(&definition.signature_header) else {
+            tracing::warn!(integration = %key, bytes = body.len(), "webhook refused: no signature");
+            return Err(unauthorized(
+                "missing_signature",
+                format!("the `{}` header is required", definition.signature_header),
+            ));
+        };
+        if !verify_signature(secret.as_bytes(), body, &signature) {
+            tracing::warn!(integration = %key, bytes = body.len(), "webhook refused: wrong signature");
+            return Err(unauthorized(
+                "invalid_signature",
+                format!(
+                    "the `{}` header is not the body's signature",
+                    definition.signature_header
+                ),
+            ));
+        }
+        let event: Value = serde_json::from_slice(body).map_err(|error| {
+            ServiceError::new(
+                ErrorKind::Invalid,
+                "invalid_event",
+                format!(
+                    "the event is not JSON (line {}, column {})",
+                    error.line(),
+                    error.column()
+                ),
+            )
+        })?;
+        let field = |name: &str| event.get(name).and_then(Value::as_str);
+        let event_id = field("id")
+            .filter(|id| !id.is_empty() && id.len() <= MAX_EVENT_ID)
+            .ok_or_else(|| {
+                ServiceError::new(
+                    ErrorKind::Invalid,
+                    "invalid_event",
+                    format!("the event needs an `id`: a string of 1 to {MAX_EVENT_ID} bytes"),
+                )
+            })?
+            .to_string();
+        let event_type = field("type")
+            .ok_or_else(|| {
+                ServiceError::new(
+                    ErrorKind::Invalid,
+                    "invalid_event",
+                    "the event needs a string `type`",
+                )
+            })?
+            .to_string();
+        let account_id = field(&definition.account_field).map(str::to_string);
+        let (connections, revoked) = self
+            .route(key, &definition, &event, &event_type, account_id.as_deref())
+            .await?;
+        let forward = |connection_id: Option<&str>| NewDelivery {
+            kind: "forward".into(),
+            provider_config_key: Some(key.to_string()),
+            connection_id: connection_id.map(str::to_string),
+            body: json!({
+                "from": outbound.provider_name,
+                "type": "forward",
+                "connectionId": connection_id,
+                "providerConfigKey": key,
+                "payload": event,
+            })
+            .to_string(),
+        };
+        let forwards: Vec<NewDelivery> = if self.webhook_settings()?.is_none() {
+            Vec::new()
+        } else if connections.is_empty() {
+            vec![forward(None)]
+        } else {
+            connections.iter().map(|id| forward(Some(id))).collect()
+        };
+        let received = ReceivedEvent {
+            provider_config_key: key.to_string(),
+            event_id: event_id.clone(),
+            event_type: event_type.clone(),
+            account_id,
+            routed: connections.len(),
+        };
+        let window = std::time::Duration::from_secs(self.config.server.webhook_dedupe_window_secs);
+        let fresh = self
+            .stores
+            .webhook_events
+            .accept_event(&received, &forwards, window)
+            .await?;
+        if !fresh {
+            tracing::info!(integration = %key, event = %event_id, "duplicate webhook acknowledged, not processed again");
+            return Ok(Receipt::Duplicate { event_id });
+        }
+        if !forwards.is_empty() {
+            self.webhook_written.notify_one();
+        }
+        tracing::info!(integration = %key, event = %event_id, r#type = %event_type, routed = connections.len(), revoked, "webhook accepted");
+        Ok(Receipt::Accepted {
+            event_id,
+            routed: connections.len(),
+            revoked,
+        })
+    }
+
+    /// The connections an event is about, and how many of them it revoked.
+    async fn route(
+        &self,
+        key: &str,
+        definition: &ProviderWebhooks,
+        event: &Value,
+        event_type: &str,
+        account_id: Option<&str>,
+    ) -> Result<(Vec<String>, usize), ServiceError> {
+        let store = self.connections();
+        if definition.revocation_event.as_deref() == Some(event_type) {
+            let presented = definition
+                .revoked_token_pointer
+                .as_deref()
+                .and_then(|pointer| event.pointer(pointer))
+                .and_then(Value::as_str);
+            let Some(presented) = presented else {
+                tracing::warn!(integration = %key, "revocation event without a token; not routed");
+                return Ok((Vec::new(), 0));
+            };
+            let presented = Sha256::digest(presented.as_bytes());
+            let filter = ConnectionFilter::for_integration(key);
+            let mut revoked = Vec::new();
+            for connection in store.list(&filter).await? {
+                let matches = token(&connection.credentials).is_some_and(|token| {
+                    bool::from(Sha256::digest(token.as_bytes()).ct_eq(&presented))
+                });
+                if matches {
+                    store.mark_revoked(key, &connection.connection_id).await?;
+                    tracing::warn!(integration = %key, connection = %connection.connection_id, "connection revoked by the provider");
+                    revoked.push(connection.connection_id);
+                }
+            }
+            let count = revoked.len();
+            return Ok((revoked, count));
+        }
+        let Some(account_id) = account_id else {
+            return Ok((Vec::new(), 0));
+        };
+        let filter =
+            ConnectionFilter::by_config(key, &definition.connection_config_key, account_id);
+        let connections = store
+            .list(&filter)
+            .await?
+            .into_iter()
+            .map(|connection| connection.connection_id)
+            .collect();
+        Ok((connections, 0))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checkrs_published_test_vector_verifies() {
+        let body = br#"{"monday":"75F","tuesday":"80F"}"#;
+        let signature = "b7412f05e981a473b5ecbdb5393afaea02a679db6d7c8e56803512ec4ba98151";
+        assert!(verify_signature(b"test-secret", body, signature));
+        assert!(verify_signature(
+            b"test-secret",
+            body,
+            &signature.to_uppercase()
+        ));
+        assert!(!verify_signature(b"other-secret", body, signature));
+        assert!(!verify_signature(
+            b"test-secret",
+            br#"{"monday":"76F","tuesday":"80F"}"#,
+            signature
+        ));
+        assert!(
+            !verify_signature(b"test-secret", body, &signature[..62]),
+            "truncated"
+        );
+        assert!(!verify_signature(b"test-secret", body, "zz"), "not hex");
+        assert!(!verify_signature(b"test-secret", body, ""), "empty");
+        assert!(!verify_signature(b"test-secret", body, "é"), "not ASCII");
+    }
+}
