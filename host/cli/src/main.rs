@@ -279,7 +279,13 @@ async fn run(config: RuntimeConfig, options: ServiceOptions, args: RunArgs) -> R
         .await;
     if args.logs {
         for line in &invocation.logs {
-            eprintln!("[{:?} {:?}] {}", line.level, line.source, line.message);
+            // Escaped: guest text cannot fake lines or send terminal escape sequences.
+            eprintln!(
+                "[{:?} {:?}] {}",
+                line.level,
+                line.source,
+                line.message.escape_debug()
+            );
         }
     }
     match invocation.result {

@@ -466,6 +466,13 @@ pub struct Limits {
     /// Largest response body an action receives. 10 MiB is far above any Checkr page
     /// (100 items) and bounds what a hostile or broken upstream can make us buffer.
     pub http_max_response_bytes: u64,
+    /// Largest request body a guest may send. 10 MiB is far above any Checkr request and
+    /// bounds what one invocation can push at an upstream.
+    pub http_max_request_bytes: usize,
+    /// Requests one invocation may send (retries included). 10,000 covers a sync paging
+    /// through a million records at 100 per page; it stops a guest that loops on `send`
+    /// from flooding the provider with the customer's credentials.
+    pub http_max_requests: u32,
     /// First retry delay for 5xx and network errors; doubles on each attempt. Checkr
     /// suggests 2, 5, 10, 30 s; 500 ms doubling reaches the same range in four steps.
     pub http_retry_base_delay_ms: u64,
@@ -504,6 +511,8 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             http_timeout_ms: 30_000,
             http_max_response_bytes: 10 << 20,
+            http_max_request_bytes: 10 << 20,
+            http_max_requests: 10_000,
             http_retry_base_delay_ms: 500,
             http_max_rate_limit_wait_ms: 60_000,
             log_capture_bytes: 64 << 10,

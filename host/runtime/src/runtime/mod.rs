@@ -369,9 +369,12 @@ fn forward_to_tracing(integration: &str, connection: &str, action: &str, line: &
         LogSource::Stdout => "stdout",
         LogSource::Stderr => "stderr",
     };
+    // Guest text is escaped (line breaks, control characters, ANSI escapes): a guest
+    // cannot forge a host log line or drive the operator's terminal.
+    let message = line.message.escape_debug();
     macro_rules! at {
         ($level:ident) => {
-            tracing::$level!(target: "terapi::guest", integration, connection, action, source, "{}", line.message)
+            tracing::$level!(target: "terapi::guest", integration, connection, action, source, "{message}")
         };
     }
     match line.level {
@@ -380,5 +383,53 @@ fn forward_to_tracing(integration: &str, connection: &str, action: &str, line: &
         LogLevel::Info => at!(info),
         LogLevel::Warn => at!(warn),
         LogLevel::Error => at!(error),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    #[derive(Clone, Default)]
+    struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buffer {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .map_err(|_| std::io::Error::other("poisoned"))?
+                .extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Regression: a guest's log line with a line break used to come out as two host
+    /// log lines, the second of the guest's choosing.
+    #[test]
+    fn guest_log_lines_cannot_forge_host_log_lines() {
+        let buffer = Buffer::default();
+        let writer = buffer.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::TRACE)
+            .finish();
+        let line = LogLine {
+            level: LogLevel::Info,
+            source: LogSource::Guest,
+            message: "done\n2026-11-26T00:00:00Z ERROR terapi: forged \u{1b}[2Jline".into(),
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            forward_to_tracing("checkr-partner", "acme", "get-account", &line);
+        });
+        let text = String::from_utf8(buffer.0.lock().expect("lock").clone()).expect("UTF-8");
+        assert_eq!(text.lines().count(), 1, "{text}");
+        assert!(text.contains("done\\n2026"), "{text}");
+        assert!(!text.contains('\u{1b}'), "{text}");
     }
 }

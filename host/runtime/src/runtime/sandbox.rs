@@ -187,6 +187,7 @@ impl Sandboxes {
                 grant.policy,
                 grant.authorization,
                 deadline,
+                &self.limits,
             ),
             log: LogState::default(),
             wasi: WasiState::new(self.limits.log_capture_bytes),
