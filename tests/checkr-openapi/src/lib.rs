@@ -348,7 +348,10 @@ impl Spec {
             Value::Object(map) => map.clone(),
             _ => Map::new(),
         };
-        root.insert("$ref".into(), Value::String(format!("#{pointer}")));
+        root.insert(
+            "$ref".into(),
+            Value::String(format!("#{}", fragment_encode(pointer))),
+        );
         let validator = jsonschema::options()
             .with_draft(jsonschema::Draft::Draft4)
             .should_validate_formats(true)
@@ -644,6 +647,20 @@ fn server_path(url: &str) -> String {
     }
 }
 
+/// A JSON pointer as a URI fragment: characters a fragment may not hold (`{`, `}`, `%`,
+/// spaces, non-ASCII, ...) percent-encoded.
+fn fragment_encode(pointer: &str) -> String {
+    let mut out = String::with_capacity(pointer.len());
+    for byte in pointer.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~!$&'()*+,;=:@/?".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    out
+}
+
 /// Escapes a JSON pointer segment.
 fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
@@ -850,10 +867,16 @@ components:
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert_eq!(violations[0].pointer, "/path/id");
         assert!(
+            violations[0].message.contains("does not match"),
+            "{violations:?}"
+        );
+        assert!(
             violations[0]
                 .to_string()
                 .starts_with("getThing (GET /v1/things/{id})")
         );
+        let (_, violations) = spec.check_request(request("GET", "/v1/things/abc123", ""));
+        assert!(violations.is_empty(), "{violations:?}");
 
         let (operation, violations) = spec.check_request(request("POST", "/v1/things", ""));
         assert!(operation.is_none());
