@@ -16,9 +16,13 @@ pub struct Input {
     pub email: Option<String>,
     /// Only candidates with this custom id.
     pub custom_id: Option<String>,
-    /// Only candidates created after this moment: `YYYY-MM-DD` or an RFC 3339 date-time.
+    /// Only candidates created after this moment: a date `YYYY-MM-DD` (midnight UTC that
+    /// day) or an RFC 3339 date-time. Checkr takes only a date-time, so it is sent as one,
+    /// in UTC to the second (`2024-01-31` → `2024-01-31T00:00:00Z`).
     pub created_after: Option<String>,
-    /// Only candidates created before this moment: `YYYY-MM-DD` or an RFC 3339 date-time.
+    /// Only candidates created before this moment: a date `YYYY-MM-DD` (midnight UTC that
+    /// day) or an RFC 3339 date-time. Checkr takes only a date-time, so it is sent as one,
+    /// in UTC to the second (`2024-01-31` → `2024-01-31T00:00:00Z`).
     pub created_before: Option<String>,
     /// Return at most this many candidates; pages past it are not fetched. Default: all.
     #[schemars(range(min = 1))]
@@ -34,7 +38,7 @@ pub struct Output {
     /// The candidates, newest first.
     pub candidates: Vec<Candidate>,
     /// How many candidates match in all, as Checkr counts them.
-    pub total: Option<u64>,
+    pub total: Option<i64>,
     /// True when `limit` cut the list short.
     pub has_more: bool,
 }
@@ -83,17 +87,12 @@ pub fn run(input: Input) -> Result<Output, ActionError> {
     errors.into_result()?;
 
     let mut request = checkr::read("/v1/candidates")?;
+    let [after, before] = bounds.map(|bound| bound.map(validate::rfc3339_utc));
     for (name, value) in [
         ("email", email),
         ("custom_id", custom_id),
-        (
-            "created_after",
-            input.created_after.as_deref().map(str::trim),
-        ),
-        (
-            "created_before",
-            input.created_before.as_deref().map(str::trim),
-        ),
+        ("created_after", after.as_deref()),
+        ("created_before", before.as_deref()),
     ] {
         if let Some(value) = value {
             request = request.param(name, value);
@@ -106,7 +105,7 @@ pub fn run(input: Input) -> Result<Output, ActionError> {
     let limit = input.limit.map(|limit| limit as usize);
     let collected = paginator.pages::<Candidate>(request).collect_up_to(limit)?;
     Ok(Output {
-        total: collected.first_page["count"].as_u64(),
+        total: collected.first_page["count"].as_i64(),
         candidates: collected.items,
         has_more: collected.has_more,
     })

@@ -17,7 +17,9 @@ pub struct Input {
     /// The service key: the slug of the package to order (from `background-check-services`).
     pub package: String,
     /// Where the candidate will work. Checkr requires it for candidates outside the US and
-    /// for some hierarchy-enabled accounts.
+    /// for some hierarchy-enabled accounts. `state` is required for US locations only:
+    /// Checkr's description says so in prose and real Checkr accepts non-US locations
+    /// without one, although the description's `WorkLocation` schema requires it.
     pub work_locations: Option<Vec<WorkLocation>>,
     /// `custom_id` of the hierarchy node ordering the check. Required when the connection's
     /// account has Account Hierarchy enabled.
