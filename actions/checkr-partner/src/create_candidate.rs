@@ -64,7 +64,7 @@ pub struct Input {
 
 /// What is sent to Checkr: the checked, normalized input.
 #[derive(Serialize)]
-struct Body {
+pub(crate) struct Body {
     email: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_name: Option<String>,
@@ -102,7 +102,7 @@ fn text(value: &Option<String>) -> Option<String> {
 }
 
 /// Checks the input and builds the request body, or reports every problem.
-fn check(input: &Input) -> Result<Body, ActionError> {
+pub(crate) fn check(input: &Input) -> Result<Body, ActionError> {
     let mut errors = InputErrors::new();
 
     let email = input.email.trim().to_string();

@@ -45,6 +45,27 @@ pub struct Output {
 
 /// Lists the candidates that match the filters.
 pub fn run(input: Input) -> Result<Output, ActionError> {
+    let filters = filters(&input)?;
+    let mut request = checkr::read("/v1/candidates")?;
+    for (name, value) in filters {
+        request = request.param(name, value);
+    }
+    let mut paginator = checkr::paginator();
+    if let Some(per_page) = input.per_page {
+        paginator = paginator.page_size("per_page", per_page);
+    }
+    let limit = input.limit.map(|limit| limit as usize);
+    let collected = paginator.pages::<Candidate>(request).collect_up_to(limit)?;
+    Ok(Output {
+        total: collected.first_page["count"].as_i64(),
+        candidates: collected.items,
+        has_more: collected.has_more,
+    })
+}
+
+/// Checks the input and returns the query filters to send, as Checkr takes them, or
+/// reports every problem.
+pub(crate) fn filters(input: &Input) -> Result<Vec<(&'static str, String)>, ActionError> {
     let mut errors = InputErrors::new();
     let email = input.email.as_deref().map(str::trim);
     if email.is_some_and(|email| !validate::is_email(email)) {
@@ -86,27 +107,14 @@ pub fn run(input: Input) -> Result<Output, ActionError> {
     }
     errors.into_result()?;
 
-    let mut request = checkr::read("/v1/candidates")?;
     let [after, before] = bounds.map(|bound| bound.map(validate::rfc3339_utc));
-    for (name, value) in [
-        ("email", email),
-        ("custom_id", custom_id),
-        ("created_after", after.as_deref()),
-        ("created_before", before.as_deref()),
-    ] {
-        if let Some(value) = value {
-            request = request.param(name, value);
-        }
-    }
-    let mut paginator = checkr::paginator();
-    if let Some(per_page) = input.per_page {
-        paginator = paginator.page_size("per_page", per_page);
-    }
-    let limit = input.limit.map(|limit| limit as usize);
-    let collected = paginator.pages::<Candidate>(request).collect_up_to(limit)?;
-    Ok(Output {
-        total: collected.first_page["count"].as_i64(),
-        candidates: collected.items,
-        has_more: collected.has_more,
-    })
+    Ok([
+        ("email", email.map(str::to_string)),
+        ("custom_id", custom_id.map(str::to_string)),
+        ("created_after", after),
+        ("created_before", before),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|value| (name, value)))
+    .collect())
 }

@@ -35,7 +35,7 @@ pub struct Input {
 
 /// What is sent to Checkr.
 #[derive(Debug, Serialize)]
-struct Body {
+pub(crate) struct Body {
     candidate_id: String,
     package: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -46,7 +46,8 @@ struct Body {
     tags: Option<Vec<String>>,
 }
 
-fn check(input: &Input, hierarchy: bool) -> Result<Body, ActionError> {
+/// Checks the input and builds the request body, or reports every problem.
+pub(crate) fn check(input: &Input, hierarchy: bool) -> Result<Body, ActionError> {
     let mut errors = InputErrors::new();
     let candidate_id = input.candidate_id.trim().to_string();
     if !validate::is_identifier(&candidate_id) {

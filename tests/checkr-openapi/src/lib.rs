@@ -59,6 +59,30 @@ pub fn shared() -> Result<&'static Spec, String> {
 /// Path parameters by name, as they appear in the path (still percent-encoded).
 pub type PathParams = Vec<(String, String)>;
 
+/// Validates `instance` against a standalone JSON Schema (its draft from its `$schema`,
+/// formats asserted), such as an action's input schema; each problem as (JSON pointer into
+/// the instance, message).
+pub fn validate_against(schema: &Value, instance: &Value) -> Vec<(String, String)> {
+    match jsonschema::options()
+        .should_validate_formats(true)
+        .build(schema)
+    {
+        Ok(validator) => validator
+            .iter_errors(instance)
+            .map(|error| {
+                (
+                    error.instance_path().as_str().to_string(),
+                    error.to_string(),
+                )
+            })
+            .collect(),
+        Err(error) => vec![(
+            String::new(),
+            format!("the schema does not compile: {error}"),
+        )],
+    }
+}
+
 /// One operation of the spec.
 #[derive(Debug, Clone)]
 pub struct Operation {
@@ -362,8 +386,8 @@ impl Spec {
         Ok(validator)
     }
 
-    /// Checks a request against the operation it is for. `Err` holds the violations,
-    /// `Ok` the operation it matched.
+    /// Checks a request against the operation it is for: the operation it matched (none
+    /// when no operation serves it) and every violation.
     pub fn check_request(&self, request: RequestParts<'_>) -> (Option<&Operation>, Vec<Violation>) {
         let method = request.method.to_ascii_uppercase();
         let Some((operation, path_params)) = self.find(&method, request.path) else {
