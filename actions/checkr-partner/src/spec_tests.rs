@@ -645,3 +645,39 @@ fn form_urlencoded_pairs(pairs: &[(&str, String)]) -> String {
         .collect::<Vec<_>>()
         .join("&")
 }
+
+#[test]
+fn unknown_enum_values_do_not_fail_a_response_or_a_list() {
+    let packages = schema("packagesList", 200);
+    for (seed, mut page) in instances(&packages).into_iter().take(64) {
+        let mut package = spec().generate(
+            &format!("{packages}/properties/data/items"),
+            &mut Rng::new(seed),
+        );
+        package["screenings"] = json!([{ "type": "brand_new_screening", "subtype": null }]);
+        page["data"] = json!([package]);
+        let listed = list::<Package>(&page).unwrap_or_else(|error| panic!("{}", error.message));
+        assert!(listed.items.iter().all(|package| {
+            package.screenings[0].kind.as_deref() == Some("brand_new_screening")
+        }));
+    }
+    for (seed, mut report) in instances(&schema("getReport", 200)).into_iter().take(64) {
+        report["status"] = json!("frozen");
+        report["result"] = json!("inconclusive");
+        report["assessment"] = json!("pending_review");
+        let parsed: Report = object(&report).unwrap_or_else(|error| {
+            panic!("seed {seed}: {}", error.message);
+        });
+        assert_eq!(parsed.status.as_deref(), Some("frozen"));
+    }
+    for (seed, mut invitation) in instances(&schema("getInvitation", 200))
+        .into_iter()
+        .take(64)
+    {
+        invitation["status"] = json!("archived");
+        let parsed: Invitation = object(&invitation).unwrap_or_else(|error| {
+            panic!("seed {seed}: {}", error.message);
+        });
+        assert_eq!(parsed.status.as_deref(), Some("archived"));
+    }
+}
