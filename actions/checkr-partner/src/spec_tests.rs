@@ -607,6 +607,7 @@ fn list_candidates_sends_only_queries_checkr_accepts() {
             query: &query,
             authorization: Some("Basic dG9rZW46"),
             content_type: None,
+            headers: &[],
             body: b"",
         });
         assert!(operation.is_some());

@@ -143,6 +143,9 @@ pub struct RequestParts<'a> {
     pub authorization: Option<&'a str>,
     /// The `Content-Type` header, if any.
     pub content_type: Option<&'a str>,
+    /// Every header, names in lower case (checked against the operation's header
+    /// parameters).
+    pub headers: &'a [(String, String)],
     /// The body bytes.
     pub body: &'a [u8],
 }
@@ -472,6 +475,29 @@ impl Spec {
                     format!("/query/{}", parameter["name"].as_str().unwrap_or("")),
                     "a required query parameter is missing".into(),
                 );
+            }
+        }
+
+        // Header parameters: required ones present, every one given valid.
+        for (pointer, parameter) in &parameters {
+            let Some(name) = parameter["name"]
+                .as_str()
+                .filter(|_| parameter["in"] == "header")
+            else {
+                continue;
+            };
+            let name = name.to_ascii_lowercase();
+            match request.headers.iter().find(|(given, _)| *given == name) {
+                Some((_, value)) => {
+                    for (at, message) in self.validate_parameter(pointer, value) {
+                        add(format!("/headers/{}{at}", escape(&name)), message);
+                    }
+                }
+                None if parameter["required"] == true => add(
+                    format!("/headers/{}", escape(&name)),
+                    "a required header is missing".into(),
+                ),
+                None => {}
             }
         }
 
@@ -848,6 +874,11 @@ paths:
         schema: { type: string, pattern: '^[a-f0-9]+$' }
     get:
       operationId: getThing
+      parameters:
+        - name: X-Trace
+          in: header
+          required: true
+          schema: { type: string, pattern: '^[0-9]+$' }
       responses:
         '200':
           description: ok
@@ -867,6 +898,7 @@ components:
             query,
             authorization: Some("Basic dG9rOg=="),
             content_type: None,
+            headers: &[],
             body: b"",
         }
     }
@@ -887,7 +919,10 @@ components:
         let pointers: Vec<&str> = violations.iter().map(|v| v.pointer.as_str()).collect();
         assert_eq!(pointers, ["/query/since", "/query/bogus"], "{violations:?}");
 
-        let (_, violations) = spec.check_request(request("GET", "/v1/things/XYZ", ""));
+        let traced = [("x-trace".to_string(), "42".to_string())];
+        let mut bad_id = request("GET", "/v1/things/XYZ", "");
+        bad_id.headers = &traced;
+        let (_, violations) = spec.check_request(bad_id);
         assert_eq!(violations.len(), 1, "{violations:?}");
         assert_eq!(violations[0].pointer, "/path/id");
         assert!(
@@ -899,8 +934,17 @@ components:
                 .to_string()
                 .starts_with("getThing (GET /v1/things/{id})")
         );
-        let (_, violations) = spec.check_request(request("GET", "/v1/things/abc123", ""));
+        let mut good = request("GET", "/v1/things/abc123", "");
+        good.headers = &traced;
+        let (_, violations) = spec.check_request(good);
         assert!(violations.is_empty(), "{violations:?}");
+        let (_, violations) = spec.check_request(request("GET", "/v1/things/abc123", ""));
+        assert_eq!(violations[0].pointer, "/headers/x-trace", "{violations:?}");
+        let bad_trace = [("x-trace".to_string(), "abc".to_string())];
+        let mut bad = request("GET", "/v1/things/abc123", "");
+        bad.headers = &bad_trace;
+        let (_, violations) = spec.check_request(bad);
+        assert_eq!(violations[0].pointer, "/headers/x-trace", "{violations:?}");
 
         let (operation, violations) = spec.check_request(request("POST", "/v1/things", ""));
         assert!(operation.is_none());

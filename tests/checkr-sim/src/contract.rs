@@ -137,12 +137,23 @@ pub(crate) async fn middleware(State(sim): State<Sim>, req: Request, next: Next)
     };
     let authorization = header(AUTHORIZATION);
     let content_type = header(CONTENT_TYPE);
+    let headers: Vec<(String, String)> = parts
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            (
+                name.as_str().to_ascii_lowercase(),
+                String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
     let (operation, violations) = spec.check_request(RequestParts {
         method: &method,
         path: &path,
         query: parts.uri.query().unwrap_or(""),
         authorization: authorization.as_deref(),
         content_type: content_type.as_deref(),
+        headers: &headers,
         body: &bytes,
     });
     let operation = operation.cloned();
