@@ -18,6 +18,10 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With [`SimConfig::with_contract_check`], every request and response is also validated
+//! against Checkr's published OpenAPI description (see [`contract`]); the end-to-end
+//! suite runs that way.
+//!
 //! Behaviour where Checkr documents nothing is described on the item concerned:
 //! duplicate candidates in [`SimConfig::duplicate_candidate_limit`], idempotency in
 //! [`Simulator`], redirect-URI matching in [`OAuthApp::redirect_uris`].
