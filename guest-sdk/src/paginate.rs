@@ -57,6 +57,7 @@ pub struct Paginator {
     style: Style,
     page_size: Option<(String, u32)>,
     max_pages: Option<usize>,
+    missing_items_empty: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -122,6 +123,7 @@ impl Paginator {
             style,
             page_size: None,
             max_pages: None,
+            missing_items_empty: false,
         }
     }
 
@@ -130,6 +132,14 @@ impl Paginator {
     /// first one).
     pub fn page_size(mut self, param: impl Into<String>, size: u32) -> Self {
         self.page_size = Some((param.into(), size));
+        self
+    }
+
+    /// Treats a page without its items (the items path absent or `null`) as a page with
+    /// none, for APIs whose description does not promise the list (Checkr's list schemas
+    /// do not require `data`). Without it, such a page is an error.
+    pub fn missing_items_empty(mut self) -> Self {
+        self.missing_items_empty = true;
         self
     }
 
@@ -300,7 +310,13 @@ impl<T: DeserializeOwned> Pages<T> {
         let response = (self.send)(request.clone())?;
         let link_header = response.header("link").map(str::to_string);
         let mut body: Value = response.json()?;
-        let items = take_at(&mut body, &self.paginator.items_path).ok_or_else(|| {
+        let items = match take_at(&mut body, &self.paginator.items_path) {
+            None | Some(Value::Null) if self.paginator.missing_items_empty => {
+                Some(Value::Array(Vec::new()))
+            }
+            items => items,
+        };
+        let items = items.ok_or_else(|| {
             ActionError::new(format!(
                 "{request_line} returned no list at `{}`",
                 display_path(&self.paginator.items_path)
@@ -613,6 +629,34 @@ mod tests {
         let unlimited = pages.collect_up_to(None).expect("collected");
         assert_eq!(unlimited.items, (1..=7).collect::<Vec<_>>());
         assert!(!unlimited.has_more);
+    }
+
+    #[test]
+    fn a_page_without_items_is_empty_only_when_allowed() {
+        for body in [
+            json!({ "object": "list", "count": 0 }),
+            json!({ "data": null }),
+        ] {
+            let strict = Paginator::link("data", "next_href");
+            let reply = body.clone();
+            let (pages, _) =
+                Fake::serve::<u32>(
+                    &strict,
+                    Request::new("/v1/x"),
+                    move |_, _| ok(reply.clone()),
+                );
+            let error = pages.collect_up_to(None).expect_err("no list");
+            assert!(error.message.contains("`data`"), "{}", error.message);
+
+            let tolerant = Paginator::link("data", "next_href").missing_items_empty();
+            let reply = body.clone();
+            let (pages, _) = Fake::serve::<u32>(&tolerant, Request::new("/v1/x"), move |_, _| {
+                ok(reply.clone())
+            });
+            let collected = pages.collect_up_to(None).expect("an empty page");
+            assert!(collected.items.is_empty());
+            assert!(!collected.has_more);
+        }
     }
 
     #[test]

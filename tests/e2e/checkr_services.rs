@@ -218,10 +218,8 @@ async fn parameters_without_hierarchy_have_no_node() {
         .collect();
     assert_eq!(required, vec!["package", "candidate_id"]);
     let request = api_requests(&harness).pop().expect("request");
-    assert_eq!(
-        request.path, "/v1/packages/driver_pro",
-        "the key is checked"
-    );
+    // Checked among the account's packages: Checkr's GET /v1/packages/{id} takes an id.
+    assert_eq!(request.path, "/v1/packages", "the key is checked");
 }
 
 #[tokio::test]
@@ -276,7 +274,7 @@ async fn parameters_with_hierarchy_require_a_node_and_match_the_trigger_input() 
 }
 
 #[tokio::test]
-async fn parameters_for_an_unknown_service_key_report_checkrs_404() {
+async fn parameters_for_an_unknown_service_key_are_refused_naming_the_field() {
     let harness = Harness::start().await;
     let error = run(
         &harness,
@@ -288,7 +286,16 @@ async fn parameters_for_an_unknown_service_key_report_checkrs_404() {
     .expect_err("unknown");
     let (message, payload) = action_error(error);
     assert!(message.contains("Package not found"), "{message}");
-    assert_eq!(payload["status"], 404);
+    assert!(message.contains("platinum"), "{message}");
+    // Looked up among the account's packages: Checkr's GET /v1/packages/{id} takes an id,
+    // not a slug, so the service key never goes into that path.
+    assert_eq!(payload["field"], "service_key");
+    assert!(
+        api_requests(&harness)
+            .iter()
+            .all(|request| request.path == "/v1/packages"),
+        "only the package list is asked for"
+    );
 
     let error = run(
         &harness,

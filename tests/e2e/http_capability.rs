@@ -50,7 +50,8 @@ async fn host_outside_the_allow_list_is_denied_and_never_contacted() {
 
 #[tokio::test]
 async fn allow_listed_host_is_reachable_but_never_gets_the_connections_credentials() {
-    let elsewhere = simulator().await;
+    // Another host, reached without Checkr's credentials on purpose: no contract check.
+    let elsewhere = simulator_for_another_host().await;
     let host = elsewhere
         .base_url()
         .trim_start_matches("http://")

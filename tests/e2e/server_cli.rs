@@ -67,7 +67,7 @@ fn serve(config: &Path, log: &Path) -> (Serving, String) {
         .env("TERAPI_ENCRYPTION_KEY", ENCRYPTION_KEY)
         .env(
             "RUST_LOG",
-            "info,terapi=trace,terapi_host=trace,hyper=trace,hyper_util=trace,reqwest=trace,axum=trace,tower_http=trace",
+            "info,terapi=trace,terapi_runtime=trace,terapi_server=trace,hyper=trace,hyper_util=trace,reqwest=trace,axum=trace,tower_http=trace",
         )
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -56,6 +56,7 @@ pub async fn oauth_simulator(connect_account: AccountSeed) -> Simulator {
         .with_connect_account(connect_account);
     Simulator::start(
         SimConfig::default()
+            .with_contract_check()
             .with_token(TOKEN, AccountSeed::new("Acme Staffing"))
             .with_oauth_app(app),
     )

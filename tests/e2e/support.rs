@@ -38,9 +38,23 @@ pub fn component(name: &str) -> PathBuf {
     path
 }
 
-/// A simulator with one account and its token.
+/// A simulator with one account and its token. The contract check is on: every request
+/// and response is validated against Checkr's OpenAPI description, and the simulator fails
+/// the test when it is dropped with violations.
 pub async fn simulator() -> Simulator {
-    Simulator::start(SimConfig::default().with_token(TOKEN, AccountSeed::new("Acme Staffing")))
+    Simulator::start(
+        SimConfig::default()
+            .with_contract_check()
+            .with_token(TOKEN, AccountSeed::new("Acme Staffing")),
+    )
+    .await
+    .expect("simulator starts")
+}
+
+/// A simulator standing in for some other host (not for Checkr's API), so without the
+/// contract check: what it receives is not meant to be a Checkr request.
+pub async fn simulator_for_another_host() -> Simulator {
+    Simulator::start(SimConfig::default().with_token(TOKEN, AccountSeed::new("Elsewhere")))
         .await
         .expect("simulator starts")
 }

@@ -1,8 +1,10 @@
 //! `background-check-parameters`: for a service key, the input `trigger-background-check`
-//! takes, as a list a form can be built from. The service key is checked with
-//! `GET /v1/packages/{slug}`; `node` is listed (and required) only when the connection's
-//! account has Account Hierarchy enabled.
+//! takes, as a list a form can be built from. The service key (a package's slug) is looked
+//! up among the account's packages (`GET /v1/packages`, every page): Checkr's
+//! `GET /v1/packages/{id}` takes the package's id, not its slug. `node` is listed (and
+//! required) only when the connection's account has Account Hierarchy enabled.
 
+use crate::background_check_services;
 use crate::checkr;
 use crate::models::Package;
 use crate::validate;
@@ -66,14 +68,37 @@ pub fn run(input: Input) -> Result<Output, ActionError> {
         );
     }
     errors.into_result()?;
-    let package: Package =
-        terapi_sdk::get(checkr::read(&checkr::path("packages", &service_key))?)?.json()?;
+    let packages = background_check_services::all_packages()?;
+    let package = find(packages, &service_key)?;
+    Ok(parameters(package, checkr::hierarchy_enabled()))
+}
+
+/// The package whose slug is `service_key`, or an error naming the field.
+pub fn find(packages: Vec<Package>, service_key: &str) -> Result<Package, ActionError> {
+    packages
+        .into_iter()
+        .find(|package| package.slug.as_deref() == Some(service_key))
+        .ok_or_else(|| {
+            ActionError::new(format!(
+                "Package not found: the account has no package with the service key \
+                 `{service_key}` (see background-check-services)"
+            ))
+            .with_payload(serde_json::json!({
+                "field": "service_key",
+                "error": "Package not found",
+            }))
+        })
+}
+
+/// The parameters for ordering `package`.
+pub fn parameters(package: Package, hierarchy: bool) -> Output {
+    let slug = package.slug.unwrap_or_default();
     let mut parameters = vec![
         parameter(
             "package",
             "string",
             "Service key",
-            &format!("The package to order: `{}`.", package.slug),
+            &format!("The package to order: `{slug}`."),
             true,
         ),
         parameter(
@@ -94,7 +119,7 @@ pub fn run(input: Input) -> Result<Output, ActionError> {
         ),
         parameter("tags", "string[]", "Tags", "Tags for the report.", false),
     ];
-    if checkr::hierarchy_enabled() {
+    if hierarchy {
         parameters.push(parameter(
             "node",
             "string",
@@ -112,9 +137,9 @@ pub fn run(input: Input) -> Result<Output, ActionError> {
          from the order itself.",
         false,
     ));
-    Ok(Output {
-        service_key: package.slug,
+    Output {
+        service_key: slug,
         service_name: package.name,
         parameters,
-    })
+    }
 }

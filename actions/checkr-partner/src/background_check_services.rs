@@ -3,10 +3,14 @@
 //! every page of `GET /v1/nodes?include=packages`: each package is then listed once per node
 //! that may order it, with that node's `custom_id` (which `trigger-background-check` needs).
 //! If no node lists any package, the account's packages are returned without nodes.
+//!
+//! Checkr's description requires none of a package's fields: a package without a `slug`
+//! is still listed (with `slug: null`), since it cannot be ordered by key but is still one
+//! of the account's packages.
 
 use crate::checkr;
 use crate::list_nodes;
-use crate::models::{Package, Screening};
+use crate::models::{Node, Package, Screening};
 use serde::Serialize;
 use terapi_sdk::schemars::{self, JsonSchema};
 use terapi_sdk::{ActionError, NoInput};
@@ -15,13 +19,13 @@ use terapi_sdk::{ActionError, NoInput};
 #[derive(Debug, Serialize, JsonSchema)]
 pub struct Service {
     /// The service key: the package's slug, `trigger-background-check`'s `package`.
-    pub slug: String,
+    pub slug: Option<String>,
     /// Checkr's id for the package.
     pub id: Option<String>,
     /// Display name.
     pub name: Option<String>,
     /// Price in US cents.
-    pub price: Option<u64>,
+    pub price: Option<i64>,
     /// The screenings the package runs.
     pub screenings: Vec<Screening>,
     /// The package's API path.
@@ -54,34 +58,49 @@ pub struct Output {
     pub services: Vec<Service>,
 }
 
-/// Lists the services the account can order.
-pub fn run(_input: NoInput) -> Result<Output, ActionError> {
-    let packages = checkr::paginator()
+/// Every package of the account (every page of `GET /v1/packages`).
+pub fn all_packages() -> Result<Vec<Package>, ActionError> {
+    Ok(checkr::paginator()
         .pages::<Package>(checkr::read("/v1/packages")?)
         .collect_up_to(None)?
-        .items;
-    if !checkr::hierarchy_enabled() {
-        return Ok(Output {
-            services: packages
-                .into_iter()
-                .map(|package| Service::new(package, None))
-                .collect(),
-        });
-    }
-    let nodes = list_nodes::all_nodes(true)?;
+        .items)
+}
+
+/// Lists the services the account can order.
+pub fn run(_input: NoInput) -> Result<Output, ActionError> {
+    let packages = all_packages()?;
+    let nodes = if checkr::hierarchy_enabled() {
+        Some(list_nodes::all_nodes(true)?)
+    } else {
+        None
+    };
+    Ok(Output {
+        services: services(packages, nodes),
+    })
+}
+
+/// The services: each package, or with `nodes` (hierarchy accounts) each package once per
+/// node that lists it.
+pub fn services(packages: Vec<Package>, nodes: Option<Vec<Node>>) -> Vec<Service> {
+    let Some(nodes) = nodes else {
+        return packages
+            .into_iter()
+            .map(|package| Service::new(package, None))
+            .collect();
+    };
     let mut services = Vec::new();
     for node in nodes {
         for slug in node.packages.as_deref().unwrap_or_default() {
             let package = packages
                 .iter()
-                .find(|package| package.slug == *slug)
+                .find(|package| package.slug.as_deref() == Some(slug.as_str()))
                 .cloned()
                 .unwrap_or_else(|| {
                     // Listed on the node but not among the account's packages: keep what is
                     // known rather than hide an orderable service.
                     Package {
                         id: None,
-                        slug: slug.clone(),
+                        slug: Some(slug.clone()),
                         name: None,
                         price: None,
                         screenings: Vec::new(),
@@ -99,5 +118,5 @@ pub fn run(_input: NoInput) -> Result<Output, ActionError> {
             .map(|package| Service::new(package, None))
             .collect();
     }
-    Ok(Output { services })
+    services
 }

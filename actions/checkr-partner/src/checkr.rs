@@ -36,9 +36,12 @@ pub fn read(endpoint: &str) -> Result<Request, ActionError> {
 }
 
 /// Checkr's pagination: items in `data`, the next page's absolute URL in `next_href`,
-/// 100 per page.
+/// 100 per page. Checkr's description does not require `data`: a page without it has no
+/// items.
 pub fn paginator() -> Paginator {
-    Paginator::link("data", "next_href").page_size("per_page", PER_PAGE)
+    Paginator::link("data", "next_href")
+        .page_size("per_page", PER_PAGE)
+        .missing_items_empty()
 }
 
 /// Whether the connection's account uses Checkr's Account Hierarchy: its connection

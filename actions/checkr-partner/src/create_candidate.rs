@@ -3,6 +3,13 @@
 //! Only `email` is strictly required: with Checkr's hosted flow (an invitation from
 //! `trigger-background-check`) the candidate fills in the rest. Whatever is given is checked
 //! before anything is sent, and every problem is reported at once.
+//!
+//! What is sent is what Checkr's published description accepts: names only in the
+//! characters its pattern allows (a last name at least two of them), an `email`-format
+//! address, a `date` for `dob`, a five-digit ZIP code (a ZIP+4 is cut to its first five
+//! digits), and work locations whose `state` is present for the US (the description's
+//! schema wants it everywhere, its prose and Checkr only in the US: see
+//! [`WorkLocation`]).
 
 use crate::checkr;
 use crate::models::{Candidate, WorkLocation};
@@ -16,18 +23,26 @@ use terapi_sdk::{ActionError, InputErrors};
 #[serde(deny_unknown_fields)]
 pub struct Input {
     /// Email address; Checkr sends invitations there. Required.
+    #[schemars(email)]
     pub email: String,
-    /// First name.
+    /// First name: letters (Latin-1: `A-Z`, `a-z`, `À`-`ÿ` but `×` and `÷`), digits,
+    /// spaces, hyphens, apostrophes, periods and commas — Checkr's published pattern.
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9ªµºÀ-ÖØ-öø-ÿ\-'., ]*$"))]
     pub first_name: Option<String>,
-    /// Middle name. Give either this or `no_middle_name: true` when giving a name.
+    /// Middle name, in the characters `first_name` allows. Give either this or
+    /// `no_middle_name: true` when giving a name.
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9ªµºÀ-ÖØ-öø-ÿ\-'., ]*$"))]
     pub middle_name: Option<String>,
     /// `true` when the candidate has no middle name (then `middle_name` must be absent).
     pub no_middle_name: Option<bool>,
-    /// Last name.
+    /// Last name, in the characters `first_name` allows and at least two of them (Checkr's
+    /// pattern).
+    #[schemars(regex(pattern = r"^[a-zA-Z0-9ªµºÀ-ÖØ-öø-ÿ\-'., ]*$"))]
     pub last_name: Option<String>,
     /// Phone number, 10 to 15 digits.
     pub phone: Option<String>,
-    /// US ZIP code, `12345` or `12345-6789`.
+    /// US ZIP code, `12345` or `12345-6789`. Checkr takes the five-digit code, so a ZIP+4
+    /// is sent as its first five digits.
     pub zipcode: Option<String>,
     /// Date of birth, `YYYY-MM-DD`.
     pub dob: Option<String>,
@@ -49,7 +64,7 @@ pub struct Input {
 
 /// What is sent to Checkr: the checked, normalized input.
 #[derive(Serialize)]
-struct Body {
+pub(crate) struct Body {
     email: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     first_name: Option<String>,
@@ -87,7 +102,7 @@ fn text(value: &Option<String>) -> Option<String> {
 }
 
 /// Checks the input and builds the request body, or reports every problem.
-fn check(input: &Input) -> Result<Body, ActionError> {
+pub(crate) fn check(input: &Input) -> Result<Body, ActionError> {
     let mut errors = InputErrors::new();
 
     let email = input.email.trim().to_string();
@@ -98,10 +113,10 @@ fn check(input: &Input) -> Result<Body, ActionError> {
     let first_name = text(&input.first_name);
     let middle_name = text(&input.middle_name);
     let last_name = text(&input.last_name);
-    for (field, value) in [
-        ("first_name", &first_name),
-        ("middle_name", &middle_name),
-        ("last_name", &last_name),
+    for (field, value, min) in [
+        ("first_name", &first_name, 1),
+        ("middle_name", &middle_name, 1),
+        ("last_name", &last_name, 2),
     ] {
         if value
             .as_deref()
@@ -109,8 +124,14 @@ fn check(input: &Input) -> Result<Body, ActionError> {
         {
             errors.add(
                 field,
-                "may only contain letters, numbers, spaces, hyphens, apostrophes, periods and commas",
+                "may only contain letters (A-Z and Latin-1 letters such as é), numbers, spaces, \
+                 hyphens, apostrophes, periods and commas, and at least one letter",
             );
+        } else if value
+            .as_deref()
+            .is_some_and(|name| name.chars().count() < min)
+        {
+            errors.add(field, "must be at least 2 characters long");
         }
     }
     let no_middle_name = input.no_middle_name.unwrap_or(false);
@@ -159,6 +180,8 @@ fn check(input: &Input) -> Result<Body, ActionError> {
     {
         errors.add("zipcode", "must be a US ZIP code: 12345 or 12345-6789");
     }
+    // Checkr's description: "Candidate's 5-digit zip code".
+    let zipcode = zipcode.map(|zip| zip.chars().take(5).collect::<String>());
     let phone = text(&input.phone);
     if phone
         .as_deref()

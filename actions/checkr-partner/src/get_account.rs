@@ -6,13 +6,14 @@ use serde_json::{Map, Value};
 use terapi_sdk::schemars::{self, JsonSchema};
 use terapi_sdk::{ActionError, NoInput};
 
-/// A Checkr account. Fields Checkr adds later are kept in `other`.
+/// A Checkr account. Fields Checkr adds later are kept in `other`. Checkr's description
+/// requires none of the fields, so every one is optional.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Account {
     /// Checkr's id for the account.
-    pub id: String,
+    pub id: Option<String>,
     /// Always `account`.
-    pub object: String,
+    pub object: Option<String>,
     /// The account's API path.
     pub uri: Option<String>,
     /// The account's name.
@@ -23,7 +24,7 @@ pub struct Account {
     pub authorized: Option<bool>,
     /// Whether the account may order background checks through the API.
     pub api_authorized: Option<bool>,
-    /// employment, business, insurance or tenant.
+    /// employment, business, insurance or tenant (kept as text).
     pub purpose: Option<String>,
     /// The company behind the account.
     pub company: Option<Value>,

@@ -15,17 +15,19 @@ pub struct Input {
     pub id: String,
 }
 
-/// A Checkr report, with Checkr's own status, result, adjudication and assessment.
+/// A Checkr report, with Checkr's own status, result, adjudication and assessment (kept
+/// as text, so a value Checkr adds later still parses). Checkr's description requires
+/// none of the fields, so every one is optional.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Report {
     /// Checkr's id for the report.
-    pub id: String,
+    pub id: Option<String>,
     /// Always `report`.
     pub object: Option<String>,
     /// The report's API path.
     pub uri: Option<String>,
     /// `pending`, `complete`, `suspended`, `dispute` or `canceled`.
-    pub status: String,
+    pub status: Option<String>,
     /// `clear` or `consider` once complete; none before.
     pub result: Option<String>,
     /// The customer's decision: `engaged`, `pre_adverse_action`, `post_adverse_action`.
@@ -40,8 +42,8 @@ pub struct Report {
     pub created_at: Option<String>,
     /// When it completed.
     pub completed_at: Option<String>,
-    /// Seconds from creation to completion.
-    pub turnaround_time: Option<u64>,
+    /// Seconds from creation to completion (an `integer` in Checkr's description: signed).
+    pub turnaround_time: Option<i64>,
     /// When Checkr expects it to complete.
     pub estimated_completion_time: Option<String>,
     /// Tags.

@@ -20,6 +20,8 @@ mod get_report;
 mod list_candidates;
 mod list_nodes;
 mod models;
+#[cfg(test)]
+mod spec_tests;
 mod trigger_background_check;
 mod validate;
 
@@ -27,16 +29,19 @@ terapi_sdk::actions! {
     /// Returns the Checkr account the connection is authorized for.
     "get-account" => get_account::run,
     /// Creates a candidate (`POST /v1/candidates`). Only `email` is required for Checkr's
-    /// hosted flow; whatever else is given is checked first. Idempotent for 24 hours.
+    /// hosted flow; whatever else is given is checked first. Idempotent for 24 hours. A
+    /// work location outside the US needs no `state` (Checkr's prose and API; its schema
+    /// says otherwise).
     "create-candidate" => create_candidate::run,
     /// Returns one candidate (`GET /v1/candidates/{id}`).
     "get-candidate" => get_candidate::run,
-    /// Lists candidates, filtered by email, custom_id and creation time, across every page
-    /// or up to `limit`.
+    /// Lists candidates, filtered by email, custom_id and creation time (a date or a
+    /// date-time, sent as the date-time Checkr takes), across every page or up to `limit`.
     "list-candidates" => list_candidates::run,
     /// Orders a background check: invites the candidate to complete the package
     /// (`POST /v1/invitations`). `node` is required on hierarchy accounts. Idempotent for 24
-    /// hours.
+    /// hours. Work locations outside the US need no `state` (Checkr's prose and API; its
+    /// schema says otherwise).
     "trigger-background-check" => trigger_background_check::run,
     /// Cancels a pending background check (`DELETE /v1/invitations/{id}`).
     "cancel-background-check" => cancel_background_check::run,

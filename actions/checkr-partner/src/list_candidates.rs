@@ -16,9 +16,13 @@ pub struct Input {
     pub email: Option<String>,
     /// Only candidates with this custom id.
     pub custom_id: Option<String>,
-    /// Only candidates created after this moment: `YYYY-MM-DD` or an RFC 3339 date-time.
+    /// Only candidates created after this moment: a date `YYYY-MM-DD` (midnight UTC that
+    /// day) or an RFC 3339 date-time. Checkr takes only a date-time, so it is sent as one,
+    /// in UTC to the second (`2024-01-31` → `2024-01-31T00:00:00Z`).
     pub created_after: Option<String>,
-    /// Only candidates created before this moment: `YYYY-MM-DD` or an RFC 3339 date-time.
+    /// Only candidates created before this moment: a date `YYYY-MM-DD` (midnight UTC that
+    /// day) or an RFC 3339 date-time. Checkr takes only a date-time, so it is sent as one,
+    /// in UTC to the second (`2024-01-31` → `2024-01-31T00:00:00Z`).
     pub created_before: Option<String>,
     /// Return at most this many candidates; pages past it are not fetched. Default: all.
     #[schemars(range(min = 1))]
@@ -34,13 +38,34 @@ pub struct Output {
     /// The candidates, newest first.
     pub candidates: Vec<Candidate>,
     /// How many candidates match in all, as Checkr counts them.
-    pub total: Option<u64>,
+    pub total: Option<i64>,
     /// True when `limit` cut the list short.
     pub has_more: bool,
 }
 
 /// Lists the candidates that match the filters.
 pub fn run(input: Input) -> Result<Output, ActionError> {
+    let filters = filters(&input)?;
+    let mut request = checkr::read("/v1/candidates")?;
+    for (name, value) in filters {
+        request = request.param(name, value);
+    }
+    let mut paginator = checkr::paginator();
+    if let Some(per_page) = input.per_page {
+        paginator = paginator.page_size("per_page", per_page);
+    }
+    let limit = input.limit.map(|limit| limit as usize);
+    let collected = paginator.pages::<Candidate>(request).collect_up_to(limit)?;
+    Ok(Output {
+        total: collected.first_page["count"].as_i64(),
+        candidates: collected.items,
+        has_more: collected.has_more,
+    })
+}
+
+/// Checks the input and returns the query filters to send, as Checkr takes them, or
+/// reports every problem.
+pub(crate) fn filters(input: &Input) -> Result<Vec<(&'static str, String)>, ActionError> {
     let mut errors = InputErrors::new();
     let email = input.email.as_deref().map(str::trim);
     if email.is_some_and(|email| !validate::is_email(email)) {
@@ -82,32 +107,14 @@ pub fn run(input: Input) -> Result<Output, ActionError> {
     }
     errors.into_result()?;
 
-    let mut request = checkr::read("/v1/candidates")?;
-    for (name, value) in [
-        ("email", email),
-        ("custom_id", custom_id),
-        (
-            "created_after",
-            input.created_after.as_deref().map(str::trim),
-        ),
-        (
-            "created_before",
-            input.created_before.as_deref().map(str::trim),
-        ),
-    ] {
-        if let Some(value) = value {
-            request = request.param(name, value);
-        }
-    }
-    let mut paginator = checkr::paginator();
-    if let Some(per_page) = input.per_page {
-        paginator = paginator.page_size("per_page", per_page);
-    }
-    let limit = input.limit.map(|limit| limit as usize);
-    let collected = paginator.pages::<Candidate>(request).collect_up_to(limit)?;
-    Ok(Output {
-        total: collected.first_page["count"].as_u64(),
-        candidates: collected.items,
-        has_more: collected.has_more,
-    })
+    let [after, before] = bounds.map(|bound| bound.map(validate::rfc3339_utc));
+    Ok([
+        ("email", email.map(str::to_string)),
+        ("custom_id", custom_id.map(str::to_string)),
+        ("created_after", after),
+        ("created_before", before),
+    ]
+    .into_iter()
+    .filter_map(|(name, value)| value.map(|value| (name, value)))
+    .collect())
 }

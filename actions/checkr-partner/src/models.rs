@@ -1,6 +1,12 @@
 //! Checkr's resources as the actions return them, and the input types several actions
 //! share. Outputs keep every field Checkr sends: the ones the actions know are typed, the
 //! rest land in `other`.
+//!
+//! The models are as tolerant as Checkr's OpenAPI description: a field the description
+//! does not mark `required` is an `Option` (a response without it still parses), integers
+//! are signed as the description's `integer` is, and enumerated values (statuses, results,
+//! screening types) are kept as text, so a value Checkr adds later does not fail a whole
+//! list.
 
 use crate::validate;
 use serde::{Deserialize, Serialize};
@@ -9,15 +15,21 @@ use terapi_sdk::InputErrors;
 use terapi_sdk::schemars::{self, JsonSchema};
 
 /// Where the candidate will work.
+///
+/// Checkr's description contradicts itself here: its `WorkLocation` schema requires
+/// `state` everywhere, its prose requires it only for US candidates and requires `country`
+/// for the others. Real Checkr follows the prose (international checks have no US state),
+/// so `state` is required only when `country` is `US`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WorkLocation {
-    /// Country, as an ISO 3166-1 alpha-2 code (`US`, `CA`, `GB`, ...).
+    /// Country, as an ISO 3166-1 alpha-2 code (`US`, `CA`, `GB`, ...): two letters, as
+    /// Checkr's description requires.
     pub country: String,
     /// State or province. For the US a two-letter state code (`CA`), and required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state: Option<String>,
-    /// City.
+    /// City, at most 255 characters (Checkr's limit).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub city: Option<String>,
 }
@@ -69,8 +81,9 @@ impl WorkLocation {
 /// A Checkr candidate. The SSN comes back masked (`XXX-XX-4645`).
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Candidate {
-    /// Checkr's id for the candidate.
-    pub id: String,
+    /// Checkr's id for the candidate (always sent, although the description does not
+    /// require it).
+    pub id: Option<String>,
     /// Always `candidate`.
     pub object: Option<String>,
     /// The candidate's API path.
@@ -107,7 +120,8 @@ pub struct Candidate {
     /// The candidate's geos.
     #[serde(default)]
     pub geo_ids: Vec<String>,
-    /// The adjudication of the candidate's latest report.
+    /// The adjudication of the candidate's latest report: `engaged`,
+    /// `pre_adverse_action`, `post_adverse_action` (kept as text).
     pub adjudication: Option<String>,
     /// Where the candidate works.
     pub work_locations: Option<Vec<Value>>,
@@ -119,16 +133,18 @@ pub struct Candidate {
 /// A Checkr invitation: the hosted flow in which a candidate completes a background check.
 #[derive(Debug, Serialize, Deserialize, JsonSchema)]
 pub struct Invitation {
-    /// Checkr's id for the invitation.
-    pub id: String,
+    /// Checkr's id for the invitation (always sent, although the description does not
+    /// require it).
+    pub id: Option<String>,
     /// Always `invitation`.
     pub object: Option<String>,
     /// The invitation's API path.
     pub uri: Option<String>,
     /// The link the candidate follows to complete the check.
     pub invitation_url: Option<String>,
-    /// `pending`, `completed` or `expired` (canceled invitations are expired).
-    pub status: String,
+    /// `pending`, `completed` or `expired` (canceled invitations are expired); kept as
+    /// text.
+    pub status: Option<String>,
     /// The candidate invited.
     pub candidate_id: Option<String>,
     /// The package (service key) ordered.
@@ -158,11 +174,11 @@ pub struct Package {
     /// Checkr's id for the package.
     pub id: Option<String>,
     /// The service key: what `trigger-background-check` takes as `package`.
-    pub slug: String,
+    pub slug: Option<String>,
     /// Display name.
     pub name: Option<String>,
-    /// Price in US cents.
-    pub price: Option<u64>,
+    /// Price in US cents (an `integer` in Checkr's description: signed).
+    pub price: Option<i64>,
     /// The screenings the package runs.
     #[serde(default)]
     pub screenings: Vec<Screening>,
@@ -177,9 +193,10 @@ pub struct Package {
 /// One screening of a package.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 pub struct Screening {
-    /// The screening type, e.g. `ssn_trace`, `motor_vehicle_report`.
+    /// The screening type, e.g. `ssn_trace`, `motor_vehicle_report` (kept as text: a type
+    /// Checkr adds later does not fail the list).
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: Option<String>,
     /// A variant of the type, e.g. `7years`.
     pub subtype: Option<String>,
 }

@@ -17,7 +17,9 @@ pub struct Input {
     /// The service key: the slug of the package to order (from `background-check-services`).
     pub package: String,
     /// Where the candidate will work. Checkr requires it for candidates outside the US and
-    /// for some hierarchy-enabled accounts.
+    /// for some hierarchy-enabled accounts. `state` is required for US locations only:
+    /// Checkr's description says so in prose and real Checkr accepts non-US locations
+    /// without one, although the description's `WorkLocation` schema requires it.
     pub work_locations: Option<Vec<WorkLocation>>,
     /// `custom_id` of the hierarchy node ordering the check. Required when the connection's
     /// account has Account Hierarchy enabled.
@@ -33,7 +35,7 @@ pub struct Input {
 
 /// What is sent to Checkr.
 #[derive(Debug, Serialize)]
-struct Body {
+pub(crate) struct Body {
     candidate_id: String,
     package: String,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -44,7 +46,8 @@ struct Body {
     tags: Option<Vec<String>>,
 }
 
-fn check(input: &Input, hierarchy: bool) -> Result<Body, ActionError> {
+/// Checks the input and builds the request body, or reports every problem.
+pub(crate) fn check(input: &Input, hierarchy: bool) -> Result<Body, ActionError> {
     let mut errors = InputErrors::new();
     let candidate_id = input.candidate_id.trim().to_string();
     if !validate::is_identifier(&candidate_id) {

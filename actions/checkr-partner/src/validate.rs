@@ -4,29 +4,42 @@
 
 use terapi_sdk::InputErrors;
 
-/// `local@domain.tld`: one `@`, no whitespace, a dot-separated domain with no empty label.
+/// `local@domain.tld` as the `email` format Checkr's description uses accepts it: an
+/// ASCII dot-atom local part (letters, digits and ``!#$%&'*+/=?^_`{|}~-``, dots between
+/// them), and a domain of two or more labels of letters, digits and inner hyphens.
 pub fn is_email(value: &str) -> bool {
     let Some((local, domain)) = value.split_once('@') else {
         return false;
     };
+    let atom_char = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+/=?^_`{|}~-".contains(c);
     !local.is_empty()
         && local.len() <= 64
         && value.len() <= 254
-        && !domain.contains('@')
-        && !value.chars().any(|c| c.is_whitespace() || c.is_control())
-        && domain.contains('.')
-        && domain
+        && local
             .split('.')
-            .all(|label| !label.is_empty() && !label.starts_with('-') && !label.ends_with('-'))
+            .all(|atom| !atom.is_empty() && atom.chars().all(atom_char))
+        && domain.contains('.')
+        && domain.split('.').all(|label| {
+            !label.is_empty()
+                && label.len() <= 63
+                && !label.starts_with('-')
+                && !label.ends_with('-')
+                && label.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+        })
 }
 
-/// A name as Checkr accepts it: letters, digits, spaces, hyphens, apostrophes, periods and
-/// commas, and at least one letter.
+/// Whether `c` is one of the characters Checkr's published name pattern allows:
+/// `[a-zA-Z0-9ªµºÀ-ÖØ-öø-ÿ\-'., ]`.
+pub fn is_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric()
+        || matches!(c, 'ª' | 'µ' | 'º' | 'À'..='Ö' | 'Ø'..='ö' | 'ø'..='ÿ')
+        || matches!(c, '-' | '\'' | '.' | ',' | ' ')
+}
+
+/// A name as Checkr accepts it: only the characters of its published pattern (see
+/// [`is_name_char`]), and at least one letter.
 pub fn is_name(value: &str) -> bool {
-    value.chars().any(char::is_alphabetic)
-        && value
-            .chars()
-            .all(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '\'' | '.' | ','))
+    value.chars().any(char::is_alphabetic) && value.chars().all(is_name_char)
 }
 
 /// A calendar date written `YYYY-MM-DD`; returns `(year, month, day)`.
@@ -69,6 +82,43 @@ pub fn days_from_civil(year: i32, month: u32, day: u32) -> i64 {
     let day_of_year = (153 * (month + if month > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(day) - 1;
     let day_of_era = year_of_era * 365 + year_of_era / 4 - year_of_era / 100 + day_of_year;
     era * 146_097 + day_of_era - 719_468
+}
+
+/// The civil date (proleptic Gregorian) of a day counted from 1970-01-01.
+pub fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let day_of_era = z - era * 146_097;
+    let year_of_era =
+        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
+    let shifted_month = (5 * day_of_year + 2) / 153;
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 {
+        shifted_month + 3
+    } else {
+        shifted_month - 9
+    };
+    let year = year_of_era + era * 400 + i64::from(month <= 2);
+    (
+        year,
+        u32::try_from(month).unwrap_or(1),
+        u32::try_from(day).unwrap_or(1),
+    )
+}
+
+/// Seconds since the Unix epoch as an RFC 3339 date-time in UTC
+/// (`2024-01-31T12:00:00Z`): the `date-time` Checkr's query parameters take.
+pub fn rfc3339_utc(seconds: i64) -> String {
+    let days = seconds.div_euclid(86_400);
+    let of_day = seconds.rem_euclid(86_400);
+    let (year, month, day) = civil_from_days(days);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        of_day / 3600,
+        of_day % 3600 / 60,
+        of_day % 60
+    )
 }
 
 /// Today, as days since 1970-01-01 (UTC), if the sandbox's clock works.
@@ -264,6 +314,11 @@ mod tests {
             "ja ne@example.com",
             "jane@example..com",
             "jane@-example.com",
+            "jane..doe@example.com",
+            ".jane@example.com",
+            "\"jane\"@example.com",
+            "jané@example.com",
+            "jane@exa_mple.com",
         ] {
             assert!(!is_email(bad), "{bad}");
         }
@@ -273,6 +328,10 @@ mod tests {
     fn names() {
         assert!(is_name("Mary-Jane O'Neil, Jr."));
         assert!(is_name("José"));
+        assert!(is_name("Ærøskøbing"));
+        assert!(!is_name("Łukasz"), "outside Checkr's pattern");
+        assert!(!is_name("Иван"));
+        assert!(!is_name("Jo×n"));
         assert!(!is_name("R2-D2!"));
         assert!(!is_name("123"));
         assert!(!is_name(""));
@@ -324,6 +383,29 @@ mod tests {
         ] {
             assert_eq!(parse_timestamp(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn date_times_are_written_as_checkr_reads_them() {
+        assert_eq!(rfc3339_utc(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339_utc(-1), "1969-12-31T23:59:59Z");
+        for value in [
+            "2024-01-31",
+            "2024-02-29T23:59:59Z",
+            "2000-03-01T00:00:00Z",
+            "1900-01-01",
+        ] {
+            let seconds = parse_timestamp(value).expect("parses");
+            let written = rfc3339_utc(seconds);
+            assert_eq!(
+                parse_timestamp(&written),
+                Some(seconds),
+                "{value} → {written}"
+            );
+        }
+        let offset = parse_timestamp("2024-01-31T01:30:00.75+02:00").expect("parses");
+        assert_eq!(rfc3339_utc(offset), "2024-01-30T23:30:00Z");
+        assert_eq!(civil_from_days(days_from_civil(2024, 2, 29)), (2024, 2, 29));
     }
 
     #[test]

@@ -32,6 +32,9 @@ pub struct SimConfig {
     /// Base URL used in `next_href`/`previous_href` links instead of the bound
     /// address (e.g. when the simulator sits behind a proxy). No trailing slash.
     pub public_base_url: Option<String>,
+    /// Checkr's published API description, when every request and response is to be
+    /// checked against it (see [`SimConfig::with_contract_check`]).
+    pub contract: Option<&'static checkr_openapi::Spec>,
 }
 
 impl Default for SimConfig {
@@ -43,6 +46,7 @@ impl Default for SimConfig {
             rate_limit_per_minute: 1200,
             duplicate_candidate_limit: 2,
             public_base_url: None,
+            contract: None,
         }
     }
 }
@@ -75,6 +79,26 @@ impl SimConfig {
     /// Sets how many same-identity candidates may be created per 24 hours.
     pub fn with_duplicate_candidate_limit(mut self, limit: usize) -> Self {
         self.duplicate_candidate_limit = limit;
+        self
+    }
+
+    /// Turns the contract check on: every request is validated against Checkr's published
+    /// OpenAPI description (`../shared/checkr-openapi.yaml` beside the repository, or
+    /// `$CHECKR_OPENAPI_SPEC`) and every response against the schema for its status; see
+    /// [`crate::Simulator::contract_report`]. A simulator dropped with violations panics,
+    /// failing the test that caused them.
+    ///
+    /// # Panics
+    ///
+    /// When the description is missing or unreadable, saying where it was looked for: a
+    /// test that asks for the check must not pass without it.
+    pub fn with_contract_check(self) -> Self {
+        self.with_contract(crate::contract::required_spec())
+    }
+
+    /// Turns the contract check on with a description already loaded.
+    pub fn with_contract(mut self, spec: &'static checkr_openapi::Spec) -> Self {
+        self.contract = Some(spec);
         self
     }
 

@@ -12,8 +12,8 @@ use axum::response::{IntoResponse, Response};
 use time::OffsetDateTime;
 
 use crate::error::{ApiError, error_response};
-use crate::ratelimit;
 use crate::state::{Sim, iso};
+use crate::{contract, ratelimit};
 
 /// A fault to inject: applies to the next `times` requests whose path starts with
 /// `path_prefix` (and whose method is `method`, when set). Faults are checked in
@@ -121,6 +121,7 @@ pub(crate) async fn middleware(State(sim): State<Sim>, req: Request, next: Next)
             let mut response =
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
             stamp(&mut response, limit, Some(0), reset_in, now);
+            response.extensions_mut().insert(contract::Injected);
             response
         }
         FaultKind::Status {
@@ -141,6 +142,7 @@ pub(crate) async fn middleware(State(sim): State<Sim>, req: Request, next: Next)
             if let Some(reset) = reset {
                 stamp(&mut response, limit, None, reset, now);
             }
+            response.extensions_mut().insert(contract::Injected);
             response
         }
     }

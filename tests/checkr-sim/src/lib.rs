@@ -18,12 +18,17 @@
 //! # Ok(()) }
 //! ```
 //!
+//! With [`SimConfig::with_contract_check`], every request and response is also validated
+//! against Checkr's published OpenAPI description (see [`contract`]); the end-to-end
+//! suite runs that way.
+//!
 //! Behaviour where Checkr documents nothing is described on the item concerned:
 //! duplicate candidates in [`SimConfig::duplicate_candidate_limit`], idempotency in
 //! [`Simulator`], redirect-URI matching in [`OAuthApp::redirect_uris`].
 
 mod auth;
 mod config;
+pub mod contract;
 mod error;
 mod faults;
 mod idempotency;
@@ -44,7 +49,9 @@ use time::OffsetDateTime;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use checkr_openapi;
 pub use config::{AccountSeed, NodeSeed, OAuthApp, SimConfig};
+pub use contract::ContractReport;
 pub use faults::{Fault, FaultKind};
 pub use recording::RecordedRequest;
 pub use signature::sign_webhook;
@@ -207,6 +214,25 @@ impl Simulator {
         self.sim.lock().events.clone()
     }
 
+    /// What the contract check saw so far (all zero and empty when it is off).
+    pub fn contract_report(&self) -> ContractReport {
+        self.sim.lock().contract.clone()
+    }
+
+    /// Panics listing every contract violation so far (operation, JSON pointer, message).
+    pub fn assert_contract(&self) {
+        let report = self.contract_report();
+        if !report.violations.is_empty() {
+            let list: Vec<String> = report.violations.iter().map(|v| format!("  {v}")).collect();
+            panic!(
+                "the simulator saw requests or responses Checkr's OpenAPI description does not \
+                 allow ({}):\n{}",
+                report.summary(),
+                list.join("\n")
+            );
+        }
+    }
+
     /// Stops the server and waits for it (at most 5 seconds).
     pub async fn shutdown(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -223,7 +249,15 @@ impl Simulator {
 }
 
 impl Drop for Simulator {
+    /// Stops the server. With the contract check on, reports what it checked (on stderr)
+    /// and panics if there were violations, unless the thread is already panicking.
     fn drop(&mut self) {
+        if self.sim.contract().is_some() {
+            eprintln!("checkr-sim {}", self.contract_report().summary());
+            if !std::thread::panicking() {
+                self.assert_contract();
+            }
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }

@@ -76,13 +76,18 @@ pub(crate) fn list_response(
     } else {
         Value::Null
     };
-    json!({
-        "data": data,
-        "object": "list",
-        "next_href": next_href,
-        "previous_href": previous_href,
-        "count": count,
-    })
+    // Checkr sends `null` links on the first and last pages; its description types them as
+    // (non-nullable) strings, so they are left out.
+    crate::resources::omit_nulls(
+        json!({
+            "data": data,
+            "object": "list",
+            "next_href": next_href,
+            "previous_href": previous_href,
+            "count": count,
+        }),
+        &[],
+    )
 }
 
 fn href(base_url: &str, path: &str, query: &Query, page: usize, per_page: usize) -> String {

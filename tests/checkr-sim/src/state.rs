@@ -11,7 +11,10 @@ use axum::http::StatusCode;
 use serde_json::{Value, json};
 use time::OffsetDateTime;
 
+use checkr_openapi::Spec;
+
 use crate::config::{AccountSeed, NodeSeed, OAuthApp, SimConfig};
+use crate::contract::ContractReport;
 use crate::error::ApiError;
 use crate::faults::Fault;
 use crate::oauth::AuthCode;
@@ -30,6 +33,7 @@ pub(crate) struct Sim(pub(crate) Arc<Shared>);
 pub(crate) struct Shared {
     state: Mutex<State>,
     base_url: String,
+    contract: Option<&'static Spec>,
 }
 
 impl Sim {
@@ -52,6 +56,7 @@ impl Sim {
             codes: HashMap::new(),
             events: Vec::new(),
             ids: IdGen::default(),
+            contract: ContractReport::default(),
         };
         for (token, seed) in &config.tokens {
             state.add_token(token, seed, None);
@@ -60,6 +65,7 @@ impl Sim {
         Self(Arc::new(Shared {
             state: Mutex::new(state),
             base_url,
+            contract: config.contract,
         }))
     }
 
@@ -70,6 +76,12 @@ impl Sim {
             .state
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// The description requests and responses are checked against, when the contract
+    /// check is on.
+    pub(crate) fn contract(&self) -> Option<&'static Spec> {
+        self.0.contract
     }
 
     /// The base URL used in absolute links.
@@ -172,6 +184,8 @@ pub(crate) struct State {
     pub(crate) codes: HashMap<String, AuthCode>,
     pub(crate) events: Vec<Value>,
     pub(crate) ids: IdGen,
+    /// What the contract check saw (empty when it is off).
+    pub(crate) contract: ContractReport,
 }
 
 impl State {

@@ -130,7 +130,7 @@ impl Candidate {
                 out.insert(field.into(), value.clone());
             }
         }
-        Value::Object(out)
+        super::omit_nulls(Value::Object(out), &["phone"])
     }
 }
 

@@ -55,7 +55,7 @@ impl Invitation {
 
     /// The invitation's JSON as of `now`.
     pub(crate) fn to_json(&self, now: OffsetDateTime) -> Value {
-        json!({
+        let json = json!({
             "id": self.id,
             "object": "invitation",
             "uri": format!("/v1/invitations/{}", self.id),
@@ -70,7 +70,8 @@ impl Invitation {
             "report_id": self.report_id,
             "tags": self.tags,
             "archived": false,
-        })
+        });
+        super::omit_nulls(json, &["completed_at", "deleted_at", "report_id"])
     }
 
     fn is_us_only(&self) -> bool {

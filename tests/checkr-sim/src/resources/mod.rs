@@ -18,10 +18,10 @@ use axum::response::Response;
 
 use crate::error::{self, error_response};
 use crate::state::Sim;
-use crate::{faults, idempotency, oauth, ratelimit, recording};
+use crate::{contract, faults, idempotency, oauth, ratelimit, recording};
 
 /// The whole application: routes, then (inside out) JSON-ifying of stray error
-/// responses, faults, idempotency, rate limiting and recording.
+/// responses, faults, idempotency, rate limiting, recording and the contract check.
 pub(crate) fn router(sim: Sim) -> Router {
     Router::new()
         .merge(account::routes())
@@ -40,7 +40,23 @@ pub(crate) fn router(sim: Sim) -> Router {
         .layer(from_fn_with_state(sim.clone(), idempotency::middleware))
         .layer(from_fn_with_state(sim.clone(), ratelimit::middleware))
         .layer(from_fn_with_state(sim.clone(), recording::middleware))
+        .layer(from_fn_with_state(sim.clone(), contract::middleware))
         .with_state(sim)
+}
+
+/// `object` without its `null` members, except the `nullable` ones. Checkr's OpenAPI
+/// description types most fields as non-nullable strings, so a field without a value is
+/// left out rather than sent as `null` (Checkr's own examples show `null`s, but what users
+/// of the simulator see should be what the description allows).
+pub(crate) fn omit_nulls(object: serde_json::Value, nullable: &[&str]) -> serde_json::Value {
+    match object {
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.into_iter()
+                .filter(|(key, value)| !value.is_null() || nullable.contains(&key.as_str()))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 async fn not_found() -> Response {

@@ -37,7 +37,7 @@ fn node_json(account: &Account, node: &NodeSeed, include_packages: bool) -> Valu
             json!(account.node_packages(&node.custom_id)),
         );
     }
-    out
+    super::omit_nulls(out, &[])
 }
 
 fn includes_packages(query: &Query) -> Result<bool, ApiError> {

@@ -42,7 +42,6 @@ impl Package {
             "uri": format!("/v1/packages/{}", self.id),
             "apply_url": self.apply_url,
             "created_at": iso(self.created_at),
-            "deleted_at": null,
             "name": self.name,
             "slug": self.slug,
             "price": self.price,

@@ -85,7 +85,16 @@ impl Report {
                 map.insert(k.clone(), v.clone());
             }
         }
-        out
+        super::omit_nulls(
+            out,
+            &[
+                "result",
+                "adjudication",
+                "assessment",
+                "revised_at",
+                "upgraded_at",
+            ],
+        )
     }
 }
 

@@ -33,7 +33,7 @@ pub(crate) struct Webhook {
 impl Webhook {
     /// The webhook's JSON.
     pub(crate) fn to_json(&self) -> Value {
-        json!({
+        let json = json!({
             "id": self.id,
             "object": "webhook",
             "uri": format!("/v1/webhooks/{}", self.id),
@@ -44,7 +44,8 @@ impl Webhook {
             "webhook_url": self.webhook_url,
             "created_at": iso(self.created_at),
             "deleted_at": iso_opt(self.deleted_at),
-        })
+        });
+        super::omit_nulls(json, &["deleted_at"])
     }
 }
 
