@@ -1,20 +1,9 @@
 //! End-to-end tests: the real `terapi` host running the real action components (built by
 //! `cargo xtask build-actions`) against the loopback Checkr simulator.
 
-mod checkr_background_checks;
-mod checkr_candidates;
-mod checkr_services;
-mod checkr_support;
+mod checkr;
 mod cli;
-mod get_account;
-mod http_capability;
-mod inbound_webhooks;
-mod outbox;
-mod runtime_errors;
-mod sandbox_limits;
-mod server_api;
-mod server_cli;
-mod server_oauth;
-mod server_proxy;
-mod server_support;
+mod runtime;
+mod server;
 mod support;
+mod webhooks;

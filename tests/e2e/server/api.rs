@@ -1,6 +1,6 @@
 //! The HTTP API endpoint by endpoint, with good and bad input, over a real socket.
 
-use crate::server_support::*;
+use crate::server::support::*;
 use crate::support::{CHECKR, TOKEN};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

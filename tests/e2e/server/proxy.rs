@@ -1,6 +1,6 @@
 //! The proxy: pass-through of query, body and headers, injected auth, retries.
 
-use crate::server_support::*;
+use crate::server::support::*;
 use crate::support::{CHECKR, TOKEN, basic, simulator};
 use checkr_sim::Fault;
 use reqwest::{Method, StatusCode};

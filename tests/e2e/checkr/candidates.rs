@@ -1,7 +1,7 @@
 //! `create-candidate`, `get-candidate` and `list-candidates` end to end: the real component
 //! through the host against the simulator.
 
-use crate::checkr_support::*;
+use crate::checkr::support::*;
 use crate::support::*;
 use checkr_sim::{Fault, FaultKind};
 use serde_json::{Value, json};

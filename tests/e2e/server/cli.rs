@@ -1,7 +1,7 @@
 //! The `terapi` binary's server side: `serve` (its refusals and its startup line),
 //! `connect` (the signed link), and `connection remove` revoking the token.
 
-use crate::server_support::{CLIENT_ID, CLIENT_SECRET, SECRET_KEY, oauth_simulator};
+use crate::server::support::{CLIENT_ID, CLIENT_SECRET, SECRET_KEY, oauth_simulator};
 use crate::support::{CHECKR, component};
 use checkr_sim::{AccountSeed, Fault};
 use std::io::{BufRead, BufReader};

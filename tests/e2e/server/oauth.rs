@@ -1,7 +1,7 @@
 //! The OAuth connect against the simulator: the whole dance, every way it must refuse,
 //! deauthorization on delete, and encryption at rest.
 
-use crate::server_support::*;
+use crate::server::support::*;
 use crate::support::{CHECKR, basic};
 use checkr_sim::AccountSeed;
 use reqwest::{Method, StatusCode};

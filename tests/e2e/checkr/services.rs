@@ -1,7 +1,7 @@
 //! `background-check-services`, `background-check-parameters` and `list-nodes` end to end,
 //! with hierarchy on and off; and the component's self-description.
 
-use crate::checkr_support::*;
+use crate::checkr::support::*;
 use crate::support::*;
 use checkr_sim::{AccountSeed, NodeSeed};
 use serde_json::{Value, json};

@@ -1,8 +1,8 @@
 //! Checkr's signed webhooks: verified, de-duplicated, routed to their connections,
 //! forwarded to the application; `token.deauthorized` revokes.
 
-use crate::outbox::{Received, hmac_hex, receiver};
-use crate::server_support::{CLIENT_SECRET, SECRET_KEY, ServerHarness};
+use crate::webhooks::outbox::{Received, hmac_hex, receiver};
+use crate::server::support::{CLIENT_SECRET, SECRET_KEY, ServerHarness};
 use crate::support::*;
 use checkr_sim::AccountSeed;
 use reqwest::{Method, StatusCode};

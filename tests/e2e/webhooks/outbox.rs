@@ -1,7 +1,7 @@
 //! Webhooks to the application: the durable outbox, signed deliveries, retries across a
 //! receiver outage and a restart, failures kept and replayed (library, server and CLI).
 
-use crate::server_support::{SECRET_KEY, ServerHarness};
+use crate::server::support::{SECRET_KEY, ServerHarness};
 use crate::support::*;
 use axum::http::{HeaderMap, StatusCode};
 use hmac::{Hmac, Mac};
@@ -69,7 +69,7 @@ fn config(data_dir: &Path, url: &str) -> RuntimeConfig {
 fn env() -> EnvLookup {
     Arc::new(|name| match name {
         "TERAPI_WEBHOOK_SIGNING_KEY" => Some(SIGNING_KEY.to_string()),
-        "TERAPI_ENCRYPTION_KEY" => Some(crate::server_support::encryption_key_base64()),
+        "TERAPI_ENCRYPTION_KEY" => Some(crate::server::support::encryption_key_base64()),
         _ => None,
     })
 }
@@ -241,7 +241,7 @@ async fn a_refused_webhook_fails_for_good_is_listed_and_replays_from_the_cli() {
             .args(args)
             .env(
                 "TERAPI_ENCRYPTION_KEY",
-                crate::server_support::encryption_key_base64(),
+                crate::server::support::encryption_key_base64(),
             )
             .env("TERAPI_WEBHOOK_SIGNING_KEY", SIGNING_KEY)
             .env_remove("TERAPI_WEBHOOK_URL")
@@ -295,7 +295,7 @@ async fn the_server_delivers_what_any_node_writes_and_lists_it_over_the_api() {
         ServiceOptions {
             insecure_dev: false,
             env: Arc::new(|name| match name {
-                "TERAPI_ENCRYPTION_KEY" => Some(crate::server_support::encryption_key_base64()),
+                "TERAPI_ENCRYPTION_KEY" => Some(crate::server::support::encryption_key_base64()),
                 "TERAPI_SECRET_KEY" => Some(SECRET_KEY.to_string()),
                 _ => None,
             }),

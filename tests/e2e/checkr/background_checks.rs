@@ -1,7 +1,7 @@
 //! `trigger-background-check`, `get-background-check`, `cancel-background-check` and
 //! `get-report` end to end, with and without Account Hierarchy.
 
-use crate::checkr_support::*;
+use crate::checkr::support::*;
 use crate::support::*;
 use checkr_sim::AccountSeed;
 use serde_json::json;

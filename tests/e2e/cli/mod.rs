@@ -1,0 +1,3 @@
+//! The `terapi` binary's one-shot commands.
+
+mod commands;

@@ -1,0 +1,7 @@
+//! `terapi serve`: the HTTP API, OAuth, the proxy, and the server as a process.
+
+mod api;
+mod cli;
+mod oauth;
+mod proxy;
+pub mod support;

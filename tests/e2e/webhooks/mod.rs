@@ -1,0 +1,4 @@
+//! Webhooks: the outbox to the application, and Checkr's signed events coming in.
+
+mod inbound;
+pub mod outbox;
