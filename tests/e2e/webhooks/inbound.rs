@@ -1,9 +1,9 @@
 //! Checkr's signed webhooks: verified, de-duplicated, routed to their connections,
 //! forwarded to the application; `token.deauthorized` revokes.
 
-use crate::webhooks::outbox::{Received, hmac_hex, receiver};
 use crate::server::support::{CLIENT_SECRET, SECRET_KEY, ServerHarness};
 use crate::support::*;
+use crate::webhooks::outbox::{Received, hmac_hex, receiver};
 use checkr_sim::AccountSeed;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};

@@ -22,6 +22,7 @@ use crate::store::{ConnectionFilter, Credentials, NewDelivery, ReceivedEvent};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Longest event id accepted.
@@ -86,9 +87,32 @@ fn token(credentials: &Credentials) -> Option<&str> {
 }
 
 impl Service {
+    /// [`Service::resolve_webhook_secret`], reused for a short time (see
+    /// `Service::webhook_secrets`).
+    async fn webhook_secret(&self, key: &str) -> Result<Arc<str>, ServiceError> {
+        let ttl = std::time::Duration::from_millis(self.config.limits.connection_cache_ms);
+        let now = std::time::Instant::now();
+        let cached = self
+            .webhook_secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .get(key)
+            .filter(|(at, _)| now.duration_since(*at) < ttl)
+            .map(|(_, secret)| secret.clone());
+        if let Some(secret) = cached {
+            return Ok(secret);
+        }
+        let secret: Arc<str> = self.resolve_webhook_secret(key).await?.into();
+        self.webhook_secrets
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .insert(key.to_string(), (now, secret.clone()));
+        Ok(secret)
+    }
+
     /// The key `key`'s provider signs webhooks with: `TERAPI_WEBHOOK_SECRET_<KEY>`, else
     /// `integrations.<key>.webhook_secret`, else the OAuth app's client secret.
-    async fn webhook_secret(&self, key: &str) -> Result<String, ServiceError> {
+    async fn resolve_webhook_secret(&self, key: &str) -> Result<String, ServiceError> {
         if let Some(secret) = (self.env)(&format!("TERAPI_WEBHOOK_SECRET_{}", env_suffix(key))) {
             return Ok(secret);
         }

@@ -166,6 +166,12 @@ pub struct Service {
     webhooks: Result<Option<WebhookSettings>, ServiceError>,
     /// Wakes the webhook worker when a webhook is written.
     webhook_written: Arc<tokio::sync::Notify>,
+    /// Each integration's webhook secret as last resolved, and when: reused for
+    /// `limits.connection_cache_ms`, so a burst of provider webhooks does not read (and
+    /// decrypt) the OAuth app's credentials once per event. A change over the API is seen
+    /// within that time, on every node.
+    webhook_secrets:
+        std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Arc<str>)>>,
 }
 
 impl std::fmt::Debug for Service {
@@ -240,6 +246,7 @@ impl Service {
             started_at: OffsetDateTime::now_utc(),
             webhooks,
             webhook_written: Arc::new(tokio::sync::Notify::new()),
+            webhook_secrets: std::sync::Mutex::new(std::collections::HashMap::new()),
         })
     }
 

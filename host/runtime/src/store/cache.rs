@@ -114,6 +114,10 @@ impl ConnectionStore for CachingConnectionStore {
         self.inner.list(filter).await
     }
 
+    async fn connection_ids(&self, filter: &ConnectionFilter) -> Result<Vec<String>, StoreError> {
+        self.inner.connection_ids(filter).await
+    }
+
     async fn delete(
         &self,
         provider_config_key: &str,

@@ -326,6 +326,18 @@ pub trait ConnectionStore: Send + Sync + 'static {
     }
     /// Connections matching the filter, oldest first.
     async fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError>;
+    /// The ids of the connections matching the filter, oldest first: [`list`] without
+    /// reading (and decrypting) credentials, for routing.
+    ///
+    /// [`list`]: ConnectionStore::list
+    async fn connection_ids(&self, filter: &ConnectionFilter) -> Result<Vec<String>, StoreError> {
+        Ok(self
+            .list(filter)
+            .await?
+            .into_iter()
+            .map(|connection| connection.connection_id)
+            .collect())
+    }
     /// Deletes the connection; `false` if there was none.
     async fn delete(
         &self,

@@ -400,6 +400,22 @@ impl Db {
     }
 
     fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError> {
+        self.select(filter, COLUMNS, |db, row| db.read_row(row))
+    }
+
+    fn connection_ids(&self, filter: &ConnectionFilter) -> Result<Vec<String>, StoreError> {
+        self.select(filter, "connection_id", |_, row| {
+            row.get(0).map_err(db_error)
+        })
+    }
+
+    /// Runs `SELECT {columns}` over the connections `filter` matches, oldest first.
+    fn select<T>(
+        &self,
+        filter: &ConnectionFilter,
+        columns: &str,
+        read: impl Fn(&Db, &Row<'_>) -> Result<T, StoreError>,
+    ) -> Result<Vec<T>, StoreError> {
         // `connection_config.<key> = value` conditions: a JSON path per key (quoted, so
         // any key but one containing a double quote is addressed literally).
         let mut config_conditions = String::new();
@@ -422,7 +438,7 @@ impl Db {
         let db = self.db();
         let mut statement = db
             .prepare_cached(&format!(
-                "SELECT {COLUMNS} FROM connections
+                "SELECT {columns} FROM connections
                  WHERE (?1 IS NULL OR provider_config_key = ?1)
                    AND (?2 IS NULL OR connection_id = ?2){config_conditions}
                  ORDER BY id
@@ -445,11 +461,11 @@ impl Db {
                 .map(|value| value as &dyn rusqlite::ToSql),
         );
         let mut rows = statement.query(bound.as_slice()).map_err(db_error)?;
-        let mut connections = Vec::new();
+        let mut found = Vec::new();
         while let Some(row) = rows.next().map_err(db_error)? {
-            connections.push(self.read_row(row)?);
+            found.push(read(self, row)?);
         }
-        Ok(connections)
+        Ok(found)
     }
 
     fn delete(&self, provider_config_key: &str, connection_id: &str) -> Result<bool, StoreError> {
@@ -1063,6 +1079,11 @@ impl ConnectionStore for SqliteStore {
     async fn list(&self, filter: &ConnectionFilter) -> Result<Vec<Connection>, StoreError> {
         let filter = filter.clone();
         self.blocking(move |db| db.list(&filter)).await
+    }
+
+    async fn connection_ids(&self, filter: &ConnectionFilter) -> Result<Vec<String>, StoreError> {
+        let filter = filter.clone();
+        self.blocking(move |db| db.connection_ids(&filter)).await
     }
 
     async fn delete(
