@@ -12,8 +12,9 @@ use wasmtime::component::Component;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 /// How often the ticker thread advances the engine's epoch. A guest that spins on the
-/// CPU is interrupted at most one tick after its deadline; 10 ms keeps that slack small
-/// while the ticker costs nothing measurable (100 atomic increments a second).
+/// CPU yields its thread at every tick (so others run) and is stopped at most one tick
+/// after its deadline; 10 ms keeps both small while the ticker costs nothing measurable
+/// (100 atomic increments a second).
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 
 /// Bytes of each linear memory kept resident (and reset in place) between invocations.
@@ -114,11 +115,6 @@ impl Drop for EpochTicker {
             let _ = thread.join();
         }
     }
-}
-
-/// Ticks needed to cover `timeout` (at least one).
-pub fn ticks_for(timeout: Duration) -> u64 {
-    (timeout.as_micros() / EPOCH_TICK.as_micros()).max(1) as u64 + 1
 }
 
 /// How many components were compiled and how many were loaded precompiled from disk.

@@ -17,6 +17,40 @@ async fn infinite_loop_is_stopped_by_the_deadline_and_the_host_keeps_working() {
     assert_eq!(harness.account_name().await, "Acme Staffing");
 }
 
+/// Regression: two guests spinning on the CPU used to hold both threads of a 2-core host
+/// until their deadline, stalling every other request for 30 s. Guests now yield every
+/// epoch tick.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spinning_guests_do_not_stall_other_work() {
+    let harness = Harness::start_with(|config| config.limits.invocation_timeout_ms = 6_000).await;
+    let spin = || {
+        harness
+            .runtime
+            .trigger_action(GUESTS, CONNECTION, "loop-forever", "{}")
+    };
+    let started = std::time::Instant::now();
+    let benign = async {
+        // Let both loops get going first.
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+        assert_eq!(harness.account_name().await, "Acme Staffing");
+        started.elapsed()
+    };
+    let (first, second, done_after) = tokio::join!(spin(), spin(), benign);
+    assert!(
+        matches!(first, Err(TriggerError::Timeout { .. })),
+        "{first:?}"
+    );
+    assert!(
+        matches!(second, Err(TriggerError::Timeout { .. })),
+        "{second:?}"
+    );
+    // Far below the loops' 6 s deadline: the benign action did not wait for them.
+    assert!(
+        done_after < std::time::Duration::from_secs(3),
+        "a benign action finished {done_after:?} after two spinning guests started"
+    );
+}
+
 #[tokio::test]
 async fn unbounded_allocation_hits_the_memory_cap_and_the_host_keeps_working() {
     let harness = Harness::start().await;

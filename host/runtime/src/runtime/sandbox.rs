@@ -2,8 +2,8 @@
 //!
 //! Every guest call — an action's `run`, a component's `describe`, and tomorrow a sync's
 //! `fetch-data` or a webhook handler — goes through [`Sandboxes::call`]: a fresh
-//! `Store` holding only the capability states the call is granted, a memory cap, an
-//! epoch deadline plus a wall-clock timeout, and one classification of what went wrong
+//! `Store` holding only the capability states the call is granted, a memory cap, a yield
+//! to other work every epoch tick plus a wall-clock timeout, and one classification of what went wrong
 //! (timeout, memory limit, crash with the guest's panic message) with the captured run
 //! log. Adding a world means writing its export call as a closure, not copying this.
 
@@ -14,7 +14,6 @@ use crate::capabilities::log::{LogLine, LogSource, LogState};
 use crate::capabilities::wasi::WasiState;
 use crate::capabilities::{self, connection, http, log};
 use crate::config::Limits;
-use crate::engine::ticks_for;
 use crate::outbound::HttpPolicy;
 use futures_util::future::BoxFuture;
 use reqwest::header::HeaderValue;
@@ -194,8 +193,12 @@ impl Sandboxes {
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
-        store.set_epoch_deadline(ticks_for(timeout));
-        store.epoch_deadline_trap();
+        // The guest yields to the async runtime at every epoch tick (10 ms of CPU), so a
+        // guest spinning on the CPU never holds a thread from other guests or the API
+        // for longer than that; the wall-clock `timeout` around the call stops it at its
+        // deadline (dropping the future drops the guest).
+        store.set_epoch_deadline(1);
+        store.epoch_deadline_async_yield_and_update(1);
         store
     }
 }
