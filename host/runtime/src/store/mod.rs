@@ -6,9 +6,9 @@
 //! | [`OAuthSessionStore`] | pending OAuth authorizations, consumed once by the callback |
 //! | [`IntegrationCredentialStore`] | OAuth app credentials set over the API |
 //! | [`RunStore`] | results of asynchronous action runs |
+//! | [`RecordStore`] | synced records and sync checkpoints |
 //!
-//! (Records, checkpoints, schedules and outbound webhooks join this list as traits of
-//! their own.) Every kind lives behind its trait so that state several nodes must share
+//! (Schedules and outbound webhooks join this list as traits of their own.) Every kind lives behind its trait so that state several nodes must share
 //! is in the database, never in one process's memory. [`Stores::open`] opens every kind
 //! from the configuration's `database` setting: a SQLite file ([`SqliteStore`], all SQL
 //! in `sqlite.rs`) today; another backend is one more implementation of these traits and
@@ -21,11 +21,17 @@
 
 mod cache;
 mod cipher;
+mod records;
 mod runs;
 mod sqlite;
 
 pub use cache::CachingConnectionStore;
 pub use cipher::{AesGcmCipher, KeyError, PlaintextCipher};
+pub use records::{
+    RecordAction, RecordCursor, RecordPage, RecordQuery, RecordScope, StoredRecord, SyncScope,
+    WriteCounts,
+};
+pub(crate) use records::{content_hash, record_id};
 pub use runs::{RunLimits, RunState, StartRunError};
 pub use sqlite::SqliteStore;
 
@@ -381,6 +387,76 @@ pub trait RunStore: Send + Sync + 'static {
     async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError>;
 }
 
+/// Synced records and sync checkpoints.
+///
+/// Every method is one transaction: a batch is written whole or not at all, and a
+/// checkpoint saved after a batch can never be newer than what was committed before it.
+/// Together with "re-saving identical content changes nothing", this makes a run killed
+/// at any moment resumable from its last checkpoint without losing or duplicating a
+/// record.
+#[async_trait]
+pub trait RecordStore: Send + Sync + 'static {
+    /// Creates or replaces records (JSON objects with a non-empty string `id`). A record
+    /// whose content is unchanged keeps its timestamps and cursor; it is only noted as
+    /// seen by `run` (for track-deletes). A later record in the batch with the same id
+    /// wins.
+    async fn save_records(
+        &self,
+        scope: &RecordScope,
+        records: Vec<Value>,
+        run: Option<&str>,
+    ) -> Result<WriteCounts, StoreError>;
+    /// Merges partial records (each with its `id`) into the stored ones: their top-level
+    /// keys replace the stored ones'. Fails, naming the record, when one does not exist
+    /// (or is deleted); then nothing of the batch is written.
+    async fn update_records(
+        &self,
+        scope: &RecordScope,
+        partial: Vec<Value>,
+        run: Option<&str>,
+    ) -> Result<WriteCounts, StoreError>;
+    /// Marks records deleted; unknown or already deleted ids are counted unchanged.
+    async fn delete_records(
+        &self,
+        scope: &RecordScope,
+        ids: Vec<String>,
+    ) -> Result<WriteCounts, StoreError>;
+    /// Marks deleted every live record of the scope that `run` did not save or update:
+    /// track-deletes, applied when a run succeeded.
+    async fn delete_records_not_seen_by(
+        &self,
+        scope: &RecordScope,
+        run: &str,
+    ) -> Result<WriteCounts, StoreError>;
+    /// The live (not deleted) records with these ids, in the order asked; unknown ids are
+    /// left out.
+    async fn records_by_ids(
+        &self,
+        scope: &RecordScope,
+        ids: Vec<String>,
+    ) -> Result<Vec<Value>, StoreError>;
+    /// Records in cursor order (see [`RecordQuery`]).
+    async fn list_records(
+        &self,
+        scope: &RecordScope,
+        query: &RecordQuery,
+    ) -> Result<RecordPage, StoreError>;
+    /// How many live records the scope holds.
+    async fn count_records(&self, scope: &RecordScope) -> Result<u64, StoreError>;
+    /// Forgets every record of the scope (a reset: the next run adds them afresh).
+    async fn clear_records(&self, scope: &RecordScope) -> Result<u64, StoreError>;
+    /// The sync's checkpoint, if one was saved.
+    async fn checkpoint(&self, scope: &SyncScope) -> Result<Option<Value>, StoreError>;
+    /// Saves the sync's checkpoint: a flat JSON object (no nested objects or arrays).
+    async fn save_checkpoint(
+        &self,
+        scope: &SyncScope,
+        checkpoint: &Value,
+    ) -> Result<(), StoreError>;
+    /// Forgets the sync's checkpoint.
+    async fn clear_checkpoint(&self, scope: &SyncScope) -> Result<(), StoreError>;
+}
+
 /// Every store, opened from one configuration.
 #[derive(Clone)]
 pub struct Stores {
@@ -392,6 +468,8 @@ pub struct Stores {
     pub integration_credentials: Arc<dyn IntegrationCredentialStore>,
     /// Asynchronous run results.
     pub runs: Arc<dyn RunStore>,
+    /// Synced records and checkpoints.
+    pub records: Arc<dyn RecordStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -436,13 +514,18 @@ impl Stores {
     /// Every kind of data in one backend.
     pub fn all_in<S>(store: Arc<S>) -> Stores
     where
-        S: ConnectionStore + OAuthSessionStore + IntegrationCredentialStore + RunStore,
+        S: ConnectionStore
+            + OAuthSessionStore
+            + IntegrationCredentialStore
+            + RunStore
+            + RecordStore,
     {
         Stores {
             connections: store.clone(),
             oauth_sessions: store.clone(),
             integration_credentials: store.clone(),
-            runs: store,
+            runs: store.clone(),
+            records: store,
         }
     }
 }

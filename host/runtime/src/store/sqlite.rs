@@ -1,14 +1,17 @@
-//! The SQLite backend: every store trait over one database file; all SQL lives here.
+//! The SQLite backend: every store trait over one database file; all SQL lives here and
+//! in its child modules (`sqlite/records.rs`: records and checkpoints).
 //!
 //! rusqlite is blocking, so each call runs on tokio's blocking pool
 //! ([`SqliteStore::blocking`]): a slow disk or a lock held by another process never
 //! stalls the async threads that run guests and serve requests.
 
+mod records;
+
 use super::{
     Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
     IntegrationCredentialStore, IntegrationCredentials, MetadataUpdate, NewConnection,
-    OAuthSession, OAuthSessionStore, PlaintextCipher, RunLimits, RunState, RunStore, StartRunError,
-    StoreError,
+    OAuthSession, OAuthSessionStore, PlaintextCipher, RecordPage, RecordQuery, RecordScope,
+    RecordStore, RunLimits, RunState, RunStore, StartRunError, StoreError, SyncScope, WriteCounts,
 };
 use crate::runtime::TriggerError;
 use async_trait::async_trait;
@@ -62,6 +65,35 @@ const MIGRATIONS: &[&str] = &[
         outcome TEXT
     );
     CREATE INDEX runs_started ON runs (started_at);",
+    // 4: synced records (SQL in `sqlite/records.rs`). Times are Unix milliseconds;
+    // `cursor` is the record's place in the one global change sequence
+    // (`record_sequence`); `seen_by` is the last sync run that saved it (track-deletes).
+    "CREATE TABLE records (
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        first_seen_at INTEGER NOT NULL,
+        last_modified_at INTEGER NOT NULL,
+        last_action TEXT NOT NULL,
+        deleted_at INTEGER,
+        cursor INTEGER NOT NULL,
+        seen_by TEXT,
+        PRIMARY KEY (provider_config_key, connection_id, model, record_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX records_by_cursor ON records (provider_config_key, connection_id, model, cursor);
+    CREATE TABLE record_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+    INSERT INTO record_sequence (id, value) VALUES (1, 0);
+    CREATE TABLE sync_checkpoints (
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        sync TEXT NOT NULL,
+        checkpoint TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (provider_config_key, connection_id, sync)
+    );",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -850,6 +882,101 @@ impl RunStore for SqliteStore {
     async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError> {
         let id = id.to_string();
         self.blocking(move |db| db.run_state(&id)).await
+    }
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn save_records(
+        &self,
+        scope: &RecordScope,
+        records: Vec<Value>,
+        run: Option<&str>,
+    ) -> Result<WriteCounts, StoreError> {
+        let (scope, run) = (scope.clone(), run.map(str::to_string));
+        self.blocking(move |db| db.save_records(&scope, records, run.as_deref()))
+            .await
+    }
+
+    async fn update_records(
+        &self,
+        scope: &RecordScope,
+        partial: Vec<Value>,
+        run: Option<&str>,
+    ) -> Result<WriteCounts, StoreError> {
+        let (scope, run) = (scope.clone(), run.map(str::to_string));
+        self.blocking(move |db| db.update_records(&scope, partial, run.as_deref()))
+            .await
+    }
+
+    async fn delete_records(
+        &self,
+        scope: &RecordScope,
+        ids: Vec<String>,
+    ) -> Result<WriteCounts, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.delete_records(&scope, ids))
+            .await
+    }
+
+    async fn delete_records_not_seen_by(
+        &self,
+        scope: &RecordScope,
+        run: &str,
+    ) -> Result<WriteCounts, StoreError> {
+        let (scope, run) = (scope.clone(), run.to_string());
+        self.blocking(move |db| db.delete_records_not_seen_by(&scope, &run))
+            .await
+    }
+
+    async fn records_by_ids(
+        &self,
+        scope: &RecordScope,
+        ids: Vec<String>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.records_by_ids(&scope, &ids))
+            .await
+    }
+
+    async fn list_records(
+        &self,
+        scope: &RecordScope,
+        query: &RecordQuery,
+    ) -> Result<RecordPage, StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.blocking(move |db| db.list_records(&scope, &query))
+            .await
+    }
+
+    async fn count_records(&self, scope: &RecordScope) -> Result<u64, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.count_records(&scope)).await
+    }
+
+    async fn clear_records(&self, scope: &RecordScope) -> Result<u64, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.clear_records(&scope)).await
+    }
+
+    async fn checkpoint(&self, scope: &SyncScope) -> Result<Option<Value>, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.checkpoint(&scope)).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        scope: &SyncScope,
+        checkpoint: &Value,
+    ) -> Result<(), StoreError> {
+        let (scope, checkpoint) = (scope.clone(), checkpoint.clone());
+        self.blocking(move |db| db.save_checkpoint(&scope, &checkpoint))
+            .await
+    }
+
+    async fn clear_checkpoint(&self, scope: &SyncScope) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.clear_checkpoint(&scope)).await
     }
 }
 
