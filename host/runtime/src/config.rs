@@ -407,6 +407,11 @@ pub struct Limits {
     /// default action timeout order of magnitude while still freeing a stuck sandbox
     /// quickly; a guest spinning on the CPU is interrupted within one epoch tick of it.
     pub invocation_timeout_ms: u64,
+    /// Wall-clock deadline of one sync run. A full sync of a large account pages through
+    /// tens of thousands of records at the provider's rate limit, so the default is
+    /// four hours; a run stopped at its deadline keeps what it saved and resumes from
+    /// its checkpoint.
+    pub sync_timeout_ms: u64,
     /// Linear memory an instance may grow to. 64 MiB holds several pages of API results
     /// with room to spare, and keeps 1,000 concurrent sandboxes within a few GiB of RSS
     /// at worst (memory is committed only when touched).
@@ -451,6 +456,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             invocation_timeout_ms: 30_000,
+            sync_timeout_ms: 4 * 3_600_000,
             memory_bytes: 64 << 20,
             http_timeout_ms: 30_000,
             http_max_response_bytes: 10 << 20,
@@ -475,11 +481,21 @@ impl Limits {
         Duration::from_millis(self.http_timeout_ms)
     }
 
+    /// A sync run's deadline.
+    pub fn sync_timeout(&self) -> Duration {
+        Duration::from_millis(self.sync_timeout_ms)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&str, bool, &str); 4] = [
+        let checks: [(&str, bool, &str); 5] = [
             (
                 "limits.invocation_timeout_ms",
                 self.invocation_timeout_ms > 0,
+                "a positive number of milliseconds",
+            ),
+            (
+                "limits.sync_timeout_ms",
+                self.sync_timeout_ms > 0,
                 "a positive number of milliseconds",
             ),
             (

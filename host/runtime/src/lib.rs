@@ -45,6 +45,7 @@ pub mod store;
 pub mod util;
 
 pub use capabilities::log::{LogLevel, LogLine, LogSource};
+pub use capabilities::records::SyncProgress;
 pub use config::{
     ConfigError, Database, InstanceAllocator, IntegrationConfig, Limits, RuntimeConfig, Secret,
     ServerConfig,
@@ -53,15 +54,16 @@ pub use engine::CacheStats;
 pub use outbound::HttpPolicy;
 pub use providers::{Provider, Providers, RequestAuth};
 pub use runtime::{
-    ActionInfo, ActionOutput, CallConnection, Invocation, Runtime, StartError, TriggerError,
-    resolve_provider,
+    ActionInfo, ActionOutput, CallConnection, Invocation, MIN_FREQUENCY, ModelInfo, Runtime,
+    StartError, SyncError, SyncInfo, SyncOutcome, TriggerError, parse_frequency, resolve_provider,
 };
 pub use schema::FieldError;
 pub use store::{
     AesGcmCipher, CachingConnectionStore, Connection, ConnectionFilter, ConnectionStore,
     CredentialCipher, Credentials, IntegrationCredentialStore, IntegrationCredentials,
-    MetadataUpdate, NewConnection, OAuthSession, OAuthSessionStore, PlaintextCipher, RunStore,
-    SqliteStore, StoreError, Stores,
+    MetadataUpdate, NewConnection, OAuthSession, OAuthSessionStore, PlaintextCipher, RecordAction,
+    RecordCursor, RecordPage, RecordQuery, RecordScope, RecordStore, RunStore, SqliteStore,
+    StoreError, StoredRecord, Stores, SyncScope, WriteCounts,
 };
 
 /// The README's Rust examples, compiled as doctests so they stay true.

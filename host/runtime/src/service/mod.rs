@@ -247,9 +247,7 @@ impl Service {
 
     /// Starts the runtime (loads every component) over the service's stores.
     pub async fn with_runtime(mut self) -> Result<Service, ServiceError> {
-        let runtime =
-            Runtime::with_connection_store(self.config.clone(), self.stores.connections.clone())
-                .await?;
+        let runtime = Runtime::with_stores(self.config.clone(), &self.stores).await?;
         self.runtime = Some(Arc::new(runtime));
         Ok(self)
     }
