@@ -7,8 +7,9 @@
 //! | [`IntegrationCredentialStore`] | OAuth app credentials set over the API |
 //! | [`RunStore`] | results of asynchronous action runs |
 //! | [`RecordStore`] | synced records and sync checkpoints |
+//! | [`ScheduleStore`] | sync schedules and their run leases |
 //!
-//! (Schedules and outbound webhooks join this list as traits of their own.) Every kind lives behind its trait so that state several nodes must share
+//! (Outbound webhooks join this list as a trait of its own.) Every kind lives behind its trait so that state several nodes must share
 //! is in the database, never in one process's memory. [`Stores::open`] opens every kind
 //! from the configuration's `database` setting: a SQLite file ([`SqliteStore`], all SQL
 //! in `sqlite.rs`) today; another backend is one more implementation of these traits and
@@ -23,6 +24,7 @@ mod cache;
 mod cipher;
 mod records;
 mod runs;
+mod schedules;
 mod sqlite;
 
 pub use cache::CachingConnectionStore;
@@ -33,6 +35,7 @@ pub use records::{
 };
 pub(crate) use records::{content_hash, record_id};
 pub use runs::{RunLimits, RunState, StartRunError};
+pub use schedules::{FinishedRun, ScheduleState, SyncSchedule};
 pub use sqlite::SqliteStore;
 
 use crate::config::{Database, RuntimeConfig};
@@ -457,6 +460,84 @@ pub trait RecordStore: Send + Sync + 'static {
     async fn clear_checkpoint(&self, scope: &SyncScope) -> Result<(), StoreError>;
 }
 
+/// Sync schedules and their leases (see [`SyncSchedule`]). Every method is atomic in the
+/// database, so processes sharing it agree on who runs what.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync + 'static {
+    /// Creates a started schedule due at `next_run_at` unless the sync already has one
+    /// for the connection (a paused one stays paused); `true` if it was created.
+    async fn ensure_schedule(
+        &self,
+        scope: &SyncScope,
+        next_run_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// The schedule, if there is one.
+    async fn schedule(&self, scope: &SyncScope) -> Result<Option<SyncSchedule>, StoreError>;
+    /// The schedules of an integration, optionally of one connection.
+    async fn schedules(
+        &self,
+        provider_config_key: &str,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<SyncSchedule>, StoreError>;
+    /// Starts (due at `next_run_at` if it was not scheduled yet) or pauses a schedule,
+    /// creating it if needed.
+    async fn set_schedule_state(
+        &self,
+        scope: &SyncScope,
+        state: ScheduleState,
+        next_run_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Sets the connection's frequency override (`None`: the sync's default) and when
+    /// the schedule runs next, creating it (stopped) if needed.
+    async fn set_frequency(
+        &self,
+        scope: &SyncScope,
+        frequency: Option<&str>,
+        next_run_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError>;
+    /// Asks for a run as soon as possible (even when paused), creating the schedule
+    /// (stopped) if needed. Asking again before it started asks for nothing more.
+    async fn trigger(&self, scope: &SyncScope, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Claims up to `limit` due schedules (started and due, or triggered) whose lease is
+    /// free or expired, leasing them to `owner` until `lease_until`.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<SyncSchedule>, StoreError>;
+    /// Claims one schedule now, due or not (creating it, stopped, if needed); `None` if
+    /// a run holds its lease.
+    async fn claim(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<SyncSchedule>, StoreError>;
+    /// Extends `owner`'s lease; `false` if it no longer holds it.
+    async fn heartbeat(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Records a run's result and releases `owner`'s lease.
+    async fn finish(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        run: &FinishedRun,
+    ) -> Result<(), StoreError>;
+    /// Forgets every schedule of a connection (it was deleted).
+    async fn delete_schedules(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<u64, StoreError>;
+}
+
 /// Every store, opened from one configuration.
 #[derive(Clone)]
 pub struct Stores {
@@ -470,6 +551,8 @@ pub struct Stores {
     pub runs: Arc<dyn RunStore>,
     /// Synced records and checkpoints.
     pub records: Arc<dyn RecordStore>,
+    /// Sync schedules.
+    pub schedules: Arc<dyn ScheduleStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -518,14 +601,16 @@ impl Stores {
             + OAuthSessionStore
             + IntegrationCredentialStore
             + RunStore
-            + RecordStore,
+            + RecordStore
+            + ScheduleStore,
     {
         Stores {
             connections: store.clone(),
             oauth_sessions: store.clone(),
             integration_credentials: store.clone(),
             runs: store.clone(),
-            records: store,
+            records: store.clone(),
+            schedules: store,
         }
     }
 }

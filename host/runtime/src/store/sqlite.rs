@@ -6,13 +6,16 @@
 //! stalls the async threads that run guests and serve requests.
 
 mod records;
+mod schedules;
 
 use super::{
     Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
     IntegrationCredentialStore, IntegrationCredentials, MetadataUpdate, NewConnection,
     OAuthSession, OAuthSessionStore, PlaintextCipher, RecordPage, RecordQuery, RecordScope,
-    RecordStore, RunLimits, RunState, RunStore, StartRunError, StoreError, SyncScope, WriteCounts,
+    RecordStore, RunLimits, RunState, RunStore, ScheduleStore, StartRunError, StoreError,
+    SyncScope, WriteCounts,
 };
+use super::{FinishedRun, ScheduleState, SyncSchedule};
 use crate::runtime::TriggerError;
 use async_trait::async_trait;
 use rusqlite::{Row, params};
@@ -94,6 +97,27 @@ const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL,
         PRIMARY KEY (provider_config_key, connection_id, sync)
     );",
+    // 5: sync schedules (SQL in `sqlite/schedules.rs`): state STARTED/PAUSED/STOPPED,
+    // the connection's frequency override, the next slot, a pending trigger, the run
+    // lease, the last run's outcome. Times are Unix milliseconds.
+    "CREATE TABLE sync_schedules (
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        sync TEXT NOT NULL,
+        state TEXT NOT NULL,
+        frequency TEXT,
+        next_run_at INTEGER,
+        triggered INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires_at INTEGER,
+        last_started_at INTEGER,
+        last_finished_at INTEGER,
+        last_status TEXT,
+        last_result TEXT,
+        last_error TEXT,
+        PRIMARY KEY (provider_config_key, connection_id, sync)
+    );
+    CREATE INDEX sync_schedules_due ON sync_schedules (next_run_at);",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -977,6 +1001,120 @@ impl RecordStore for SqliteStore {
     async fn clear_checkpoint(&self, scope: &SyncScope) -> Result<(), StoreError> {
         let scope = scope.clone();
         self.blocking(move |db| db.clear_checkpoint(&scope)).await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for SqliteStore {
+    async fn ensure_schedule(
+        &self,
+        scope: &SyncScope,
+        next_run_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.ensure_schedule(&scope, next_run_at))
+            .await
+    }
+
+    async fn schedule(&self, scope: &SyncScope) -> Result<Option<SyncSchedule>, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.schedule(&scope)).await
+    }
+
+    async fn schedules(
+        &self,
+        provider_config_key: &str,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<SyncSchedule>, StoreError> {
+        let (key, id) = (
+            provider_config_key.to_string(),
+            connection_id.map(str::to_string),
+        );
+        self.blocking(move |db| db.schedules(&key, id.as_deref()))
+            .await
+    }
+
+    async fn set_schedule_state(
+        &self,
+        scope: &SyncScope,
+        state: ScheduleState,
+        next_run_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.set_schedule_state(&scope, state, next_run_at))
+            .await
+    }
+
+    async fn set_frequency(
+        &self,
+        scope: &SyncScope,
+        frequency: Option<&str>,
+        next_run_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let (scope, frequency) = (scope.clone(), frequency.map(str::to_string));
+        self.blocking(move |db| db.set_frequency(&scope, frequency.as_deref(), next_run_at))
+            .await
+    }
+
+    async fn trigger(&self, scope: &SyncScope, at: OffsetDateTime) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.trigger(&scope, at)).await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<SyncSchedule>, StoreError> {
+        let owner = owner.to_string();
+        self.blocking(move |db| db.claim_due(&owner, now, lease_until, limit))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<SyncSchedule>, StoreError> {
+        let (scope, owner) = (scope.clone(), owner.to_string());
+        self.blocking(move |db| db.claim(&scope, &owner, now, lease_until))
+            .await
+    }
+
+    async fn heartbeat(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (scope, owner) = (scope.clone(), owner.to_string());
+        self.blocking(move |db| db.heartbeat(&scope, &owner, lease_until))
+            .await
+    }
+
+    async fn finish(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        run: &FinishedRun,
+    ) -> Result<(), StoreError> {
+        let (scope, owner, run) = (scope.clone(), owner.to_string(), run.clone());
+        self.blocking(move |db| db.finish(&scope, &owner, &run))
+            .await
+    }
+
+    async fn delete_schedules(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<u64, StoreError> {
+        let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
+        self.blocking(move |db| db.delete_schedules(&key, &id))
+            .await
     }
 }
 
