@@ -32,6 +32,13 @@ pub struct SimConfig {
     /// Base URL used in `next_href`/`previous_href` links instead of the bound
     /// address (e.g. when the simulator sits behind a proxy). No trailing slash.
     pub public_base_url: Option<String>,
+    /// How many candidates (with invitations and reports) every account gets when it is
+    /// created, seeded accounts and OAuth-connected ones alike. Default 0.
+    pub seed_candidates: usize,
+    /// When set, every account changes this often (one step of
+    /// [`crate::Simulator::churn`]: a report completes, an invitation completes, a
+    /// candidate is updated, one is created). Default: never.
+    pub churn_every: Option<std::time::Duration>,
 }
 
 impl Default for SimConfig {
@@ -43,6 +50,8 @@ impl Default for SimConfig {
             rate_limit_per_minute: 1200,
             duplicate_candidate_limit: 2,
             public_base_url: None,
+            seed_candidates: 0,
+            churn_every: None,
         }
     }
 }
@@ -75,6 +84,19 @@ impl SimConfig {
     /// Sets how many same-identity candidates may be created per 24 hours.
     pub fn with_duplicate_candidate_limit(mut self, limit: usize) -> Self {
         self.duplicate_candidate_limit = limit;
+        self
+    }
+
+    /// Gives every account `n` candidates with invitations and reports when it is
+    /// created (see [`crate::Simulator::seed_candidates`] for the mix).
+    pub fn with_seed_candidates(mut self, n: usize) -> Self {
+        self.seed_candidates = n;
+        self
+    }
+
+    /// Changes every account every `every` (see [`crate::Simulator::churn`]).
+    pub fn with_churn_every(mut self, every: std::time::Duration) -> Self {
+        self.churn_every = Some(every);
         self
     }
 

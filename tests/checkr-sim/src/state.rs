@@ -52,6 +52,7 @@ impl Sim {
             codes: HashMap::new(),
             events: Vec::new(),
             ids: IdGen::default(),
+            seed_candidates: config.seed_candidates,
         };
         for (token, seed) in &config.tokens {
             state.add_token(token, seed, None);
@@ -172,6 +173,8 @@ pub(crate) struct State {
     pub(crate) codes: HashMap<String, AuthCode>,
     pub(crate) events: Vec<Value>,
     pub(crate) ids: IdGen,
+    /// Candidates every new account is seeded with.
+    pub(crate) seed_candidates: usize,
 }
 
 impl State {
@@ -230,6 +233,9 @@ impl State {
             webhooks: Vec::new(),
         };
         self.accounts.insert(id.clone(), account);
+        if self.seed_candidates > 0 {
+            crate::seed::seed_account(self, &id, self.seed_candidates);
+        }
         id
     }
 
