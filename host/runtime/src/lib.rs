@@ -62,8 +62,9 @@ pub use store::{
     AesGcmCipher, CachingConnectionStore, Connection, ConnectionFilter, ConnectionStore,
     CredentialCipher, Credentials, IntegrationCredentialStore, IntegrationCredentials,
     MetadataUpdate, NewConnection, OAuthSession, OAuthSessionStore, PlaintextCipher, RecordAction,
-    RecordCursor, RecordPage, RecordQuery, RecordScope, RecordStore, RunStore, SqliteStore,
-    StoreError, StoredRecord, Stores, SyncScope, WriteCounts,
+    RecordCursor, RecordPage, RecordQuery, RecordScope, RecordStore, RunStore, ScheduleState,
+    ScheduleStore, SqliteStore, StoreError, StoredRecord, Stores, SyncSchedule, SyncScope,
+    WriteCounts,
 };
 
 /// The README's Rust examples, compiled as doctests so they stay true.

@@ -14,6 +14,8 @@
 //! | any method on `/proxy/{endpoint...}` | `proxy.rs` |
 //! | `GET /oauth/connect/{key}`, `GET /oauth/callback` | `oauth.rs` |
 //! | `GET /scripts/config` | `scripts.rs` |
+//! | `GET /records` | `records.rs` |
+//! | `POST /sync/trigger`, `/sync/start`, `/sync/pause`, `GET /sync/status`, `PUT /sync/update-connection-frequency` | `syncs.rs` |
 //!
 //! Errors are always JSON: `{"error":{"code":"...","message":"..."}}` ([`errors`]).
 
@@ -24,7 +26,9 @@ pub mod errors;
 mod integrations;
 mod oauth;
 mod proxy;
+mod records;
 mod scripts;
+mod syncs;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -32,7 +36,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use errors::ApiError;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -140,6 +144,8 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
     addr: SocketAddr,
+    /// The sync scheduler, running while the server lives.
+    scheduler: terapi_runtime::service::SchedulerHandle,
 }
 
 impl std::fmt::Debug for Server {
@@ -191,6 +197,7 @@ impl Server {
             .runtime()
             .cloned()
             .ok_or_else(|| ServeError::Config("the runtime did not start".into()))?;
+        let scheduler = service.start_scheduler()?;
         let state = AppState(Arc::new(Inner {
             service,
             runtime,
@@ -201,6 +208,7 @@ impl Server {
             listener,
             router: router(state),
             addr,
+            scheduler,
         })
     }
 
@@ -214,9 +222,11 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        self.scheduler.stop();
+        served
     }
 }
 
@@ -241,6 +251,16 @@ fn router(state: AppState) -> Router {
         )
         .route("/proxy/{*endpoint}", any(proxy::proxy))
         .route("/scripts/config", get(scripts::config))
+        .route("/records", get(records::list))
+        .route("/records/", get(records::list))
+        .route("/sync/trigger", post(syncs::trigger))
+        .route("/sync/start", post(syncs::start))
+        .route("/sync/pause", post(syncs::pause))
+        .route("/sync/status", get(syncs::status))
+        .route(
+            "/sync/update-connection-frequency",
+            put(syncs::update_frequency),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::require_secret_key));
     let browser = Router::new()
         .route("/oauth/connect/{key}", get(oauth::connect))

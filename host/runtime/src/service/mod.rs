@@ -5,12 +5,15 @@
 //! HTTP client, each integration's provider and outbound policy, and, once started, the
 //! [`Runtime`]. On top of them it runs the workflows: the OAuth connect and callback,
 //! deleting a connection with token revocation, all-or-nothing metadata changes, OAuth
-//! app credentials, asynchronous runs. Front ends only translate: HTTP requests or
+//! app credentials, asynchronous runs, and syncs (`sync.rs`: the scheduler, triggers,
+//! status, records). Front ends only translate: HTTP requests or
 //! command-line arguments in, [`ServiceError`]s out as status codes or messages.
 
 pub mod keys;
+mod sync;
 
 pub use keys::{EnvLookup, process_env};
+pub use sync::{SchedulerHandle, SyncReset, SyncStatus};
 
 use crate::config::RuntimeConfig;
 use crate::oauth::{OAuthApp, STATE_TTL, post_connection_check, state_digest};
@@ -156,6 +159,8 @@ pub struct Service {
     integrations: BTreeMap<String, Outbound>,
     runtime: Option<Arc<Runtime>>,
     started_at: OffsetDateTime,
+    /// Wakes the sync scheduler when a run is asked for.
+    sync_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Service {
@@ -227,6 +232,7 @@ impl Service {
             integrations,
             runtime: None,
             started_at: OffsetDateTime::now_utc(),
+            sync_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -496,6 +502,7 @@ impl Service {
         connection.metadata = metadata;
         store.upsert(&connection).await?;
         tracing::info!(integration = %key, connection = %connection_id, "OAuth connection stored");
+        self.connection_created(&key, &connection_id).await?;
         Ok(Connected {
             provider_config_key: key,
             connection_id,
@@ -556,6 +563,11 @@ impl Service {
         if !self.connections().delete(key, connection_id).await? {
             return Err(ServiceError::unknown_connection(key, connection_id));
         }
+        // Its syncs stop with it (its records stay until they are cleared).
+        self.stores
+            .schedules
+            .delete_schedules(key, connection_id)
+            .await?;
         Ok(())
     }
 
