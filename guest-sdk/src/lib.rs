@@ -1,4 +1,4 @@
-//! # terapi-sdk: write terapi actions in Rust
+//! # terapi-sdk: write terapi actions and syncs in Rust
 //!
 //! An *action* is one integration workflow ("fetch the Checkr account", "create a
 //! candidate"). Actions run inside the terapi host as WebAssembly components, in a fresh
