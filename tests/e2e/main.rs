@@ -16,3 +16,4 @@ mod server_oauth;
 mod server_proxy;
 mod server_support;
 mod support;
+mod sync;

@@ -107,6 +107,10 @@ pub struct ServerConfig {
     pub async_results_max: usize,
     /// How long a finished asynchronous run's result is kept, in seconds.
     pub async_results_ttl_secs: u64,
+    /// Whether `terapi serve` runs the sync scheduler (scheduled, auto-started and
+    /// triggered syncs). Off for a node that should only serve the API while others,
+    /// sharing the database, run syncs.
+    pub sync_scheduler: bool,
 }
 
 impl Default for ServerConfig {
@@ -118,6 +122,7 @@ impl Default for ServerConfig {
             encryption_key: None,
             async_results_max: 1_000,
             async_results_ttl_secs: 600,
+            sync_scheduler: true,
         }
     }
 }

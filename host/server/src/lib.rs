@@ -144,8 +144,9 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     router: Router,
     addr: SocketAddr,
-    /// The sync scheduler, running while the server lives.
-    scheduler: terapi_runtime::service::SchedulerHandle,
+    /// The sync scheduler, running while the server lives (unless
+    /// `server.sync_scheduler` is off).
+    scheduler: Option<terapi_runtime::service::SchedulerHandle>,
 }
 
 impl std::fmt::Debug for Server {
@@ -197,7 +198,11 @@ impl Server {
             .runtime()
             .cloned()
             .ok_or_else(|| ServeError::Config("the runtime did not start".into()))?;
-        let scheduler = service.start_scheduler()?;
+        let scheduler = if service.config().server.sync_scheduler {
+            Some(service.start_scheduler()?)
+        } else {
+            None
+        };
         let state = AppState(Arc::new(Inner {
             service,
             runtime,
@@ -225,7 +230,9 @@ impl Server {
         let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
             .await;
-        self.scheduler.stop();
+        if let Some(scheduler) = &self.scheduler {
+            scheduler.stop();
+        }
         served
     }
 }
