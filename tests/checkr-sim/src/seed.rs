@@ -142,6 +142,10 @@ pub(crate) fn seed_account(state: &mut State, account_id: &str, n: usize) {
         }
         candidates.push(candidate);
     }
+    // Stored oldest first, as records created through the API are, so the listings'
+    // newest-first sort meets (nearly) ordered data and stays linear.
+    candidates.sort_by_key(|c| c.created_at);
+    invitations.sort_by_key(|i| i.created_at);
     if let Some(account) = state.accounts.get_mut(account_id) {
         account.candidates.extend(candidates);
         account.invitations.extend(invitations);

@@ -309,3 +309,35 @@ async fn the_binary_seeds_with_a_flag() {
             .is_some_and(|next| next.contains("page=2"))
     );
 }
+
+#[tokio::test]
+async fn a_large_seed_pages_to_its_last_page() {
+    let (_sim, api) = start_with(seeded(20_000)).await;
+    let first = api.get(TOKEN, "/v1/candidates?per_page=100").await.json();
+    let last = api
+        .get(TOKEN, "/v1/candidates?per_page=100&page=200")
+        .await
+        .json();
+    let beyond = api
+        .get(TOKEN, "/v1/candidates?per_page=100&page=201")
+        .await
+        .json();
+    assert_eq!(first["count"], 20_000);
+    assert_eq!(last["count"], 20_000);
+    assert_eq!(last["data"].as_array().map(Vec::len), Some(100));
+    assert!(last["next_href"].is_null());
+    assert!(
+        last["previous_href"]
+            .as_str()
+            .is_some_and(|previous| previous.contains("page=199"))
+    );
+    assert_eq!(beyond["data"].as_array().map(Vec::len), Some(0));
+    let oldest_on_first = first["data"][99]["created_at"]
+        .as_str()
+        .expect("created_at");
+    let newest_on_last = last["data"][0]["created_at"].as_str().expect("created_at");
+    assert!(
+        oldest_on_first >= newest_on_last,
+        "newest first across pages"
+    );
+}
