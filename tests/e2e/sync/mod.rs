@@ -3,5 +3,6 @@
 //! scheduler, the records and sync API, and the CLI.
 
 mod api;
+mod checkr;
 mod numbers;
 mod support;
