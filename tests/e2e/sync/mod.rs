@@ -4,5 +4,6 @@
 
 mod api;
 mod checkr;
+mod cli;
 mod numbers;
 mod support;

@@ -112,11 +112,20 @@ impl SyncProgress {
             .collect()
     }
 
-    /// Adds a write's counts to the model's.
+    /// Adds a guest batch's counts to the model's.
     pub(crate) fn record(&self, model: &str, counts: WriteCounts) {
         let mut inner = self.lock();
         inner.batches += 1;
         inner
+            .counts
+            .entry(model.to_string())
+            .or_default()
+            .add(counts);
+    }
+
+    /// Adds the counts of the host's own writes (track-deletes): not a guest batch.
+    pub(crate) fn record_host_write(&self, model: &str, counts: WriteCounts) {
+        self.lock()
             .counts
             .entry(model.to_string())
             .or_default()

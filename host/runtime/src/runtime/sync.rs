@@ -338,7 +338,7 @@ async fn apply_track_deletes(run: &SyncRun) -> Result<(), SyncError> {
             .delete_records_not_seen_by(&scope, &run.run_id)
             .await
             .map_err(|error| SyncError::Internal(format!("track-deletes of `{model}`: {error}")))?;
-        run.progress.record(&model, counts);
+        run.progress.record_host_write(&model, counts);
     }
     Ok(())
 }
