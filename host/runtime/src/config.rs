@@ -417,6 +417,10 @@ pub struct Limits {
     /// four hours; a run stopped at its deadline keeps what it saved and resumes from
     /// its checkpoint.
     pub sync_timeout_ms: u64,
+    /// How long a running sync's lease holds without a heartbeat (renewed every third
+    /// of it): a run whose process died is taken over this long after its last
+    /// heartbeat, by this or another node sharing the database. Default one minute.
+    pub sync_lease_ms: u64,
     /// Linear memory an instance may grow to. 64 MiB holds several pages of API results
     /// with room to spare, and keeps 1,000 concurrent sandboxes within a few GiB of RSS
     /// at worst (memory is committed only when touched).
@@ -462,6 +466,7 @@ impl Default for Limits {
         Limits {
             invocation_timeout_ms: 30_000,
             sync_timeout_ms: 4 * 3_600_000,
+            sync_lease_ms: 60_000,
             memory_bytes: 64 << 20,
             http_timeout_ms: 30_000,
             http_max_response_bytes: 10 << 20,
@@ -491,8 +496,13 @@ impl Limits {
         Duration::from_millis(self.sync_timeout_ms)
     }
 
+    /// How long a sync run's lease holds without a heartbeat.
+    pub fn sync_lease(&self) -> Duration {
+        Duration::from_millis(self.sync_lease_ms)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&str, bool, &str); 5] = [
+        let checks: [(&str, bool, &str); 6] = [
             (
                 "limits.invocation_timeout_ms",
                 self.invocation_timeout_ms > 0,
@@ -502,6 +512,11 @@ impl Limits {
                 "limits.sync_timeout_ms",
                 self.sync_timeout_ms > 0,
                 "a positive number of milliseconds",
+            ),
+            (
+                "limits.sync_lease_ms",
+                self.sync_lease_ms >= 1_000,
+                "at least 1000 (one second)",
             ),
             (
                 "limits.memory_bytes",

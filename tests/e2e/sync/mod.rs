@@ -5,5 +5,6 @@
 mod api;
 mod checkr;
 mod cli;
+mod crash;
 mod numbers;
 mod support;

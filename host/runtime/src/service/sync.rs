@@ -23,11 +23,6 @@ use std::time::Duration;
 use time::OffsetDateTime;
 use tokio::sync::Semaphore;
 
-/// How long a run's lease holds without a heartbeat: a run whose process died is taken
-/// over this long after its last heartbeat.
-const LEASE: Duration = Duration::from_secs(60);
-/// How often a running sync renews its lease.
-const HEARTBEAT: Duration = Duration::from_secs(20);
 /// How often the scheduler looks for due schedules when nothing wakes it.
 const TICK: Duration = Duration::from_millis(500);
 /// How often it makes sure every connection has its auto-start syncs scheduled (covers
@@ -111,6 +106,9 @@ struct Runner {
     runtime: Arc<Runtime>,
     schedules: Arc<dyn ScheduleStore>,
     owner: String,
+    /// How long a lease holds without a heartbeat (`limits.sync_lease_ms`); renewed
+    /// every third of it.
+    lease: Duration,
 }
 
 impl Runner {
@@ -139,12 +137,16 @@ impl Runner {
     ) -> SyncOutcome {
         let scope = schedule.scope.clone();
         let heartbeat = {
-            let (schedules, scope, owner) =
-                (self.schedules.clone(), scope.clone(), self.owner.clone());
+            let (schedules, scope, owner, lease) = (
+                self.schedules.clone(),
+                scope.clone(),
+                self.owner.clone(),
+                self.lease,
+            );
             tokio::spawn(async move {
                 loop {
-                    tokio::time::sleep(HEARTBEAT).await;
-                    let until = OffsetDateTime::now_utc() + LEASE;
+                    tokio::time::sleep(lease / 3).await;
+                    let until = OffsetDateTime::now_utc() + lease;
                     match schedules.heartbeat(&scope, &owner, until).await {
                         Ok(true) => {}
                         Ok(false) => {
@@ -270,6 +272,7 @@ impl Service {
             runtime: self.sync_runtime()?.clone(),
             schedules: self.stores.schedules.clone(),
             owner: crate::util::random_id().map_err(ServiceError::internal)?,
+            lease: self.config.limits.sync_lease(),
         })
     }
 
@@ -293,7 +296,7 @@ impl Service {
                     let now = OffsetDateTime::now_utc();
                     match stores
                         .schedules
-                        .claim_due(&runner.owner, now, now + LEASE, free)
+                        .claim_due(&runner.owner, now, now + runner.lease, free)
                         .await
                     {
                         Ok(claimed) => {
@@ -573,7 +576,7 @@ impl Service {
         let Some(schedule) = self
             .stores
             .schedules
-            .claim(&scope, &runner.owner, now, now + LEASE)
+            .claim(&scope, &runner.owner, now, now + runner.lease)
             .await?
         else {
             return Err(ServiceError::new(

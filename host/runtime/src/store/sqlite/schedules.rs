@@ -342,7 +342,9 @@ impl Db {
     }
 }
 
-/// Leases a schedule to `owner` (inside a claiming transaction).
+/// Leases a schedule to `owner` (inside a claiming transaction). A pending trigger stays
+/// set until the run finishes, so a run whose process died is retried once its lease
+/// expires, even for a schedule that only runs when triggered.
 fn lease(
     tx: &rusqlite::Transaction<'_>,
     scope: &SyncScope,
@@ -353,7 +355,7 @@ fn lease(
     tx.execute(
         &format!(
             "UPDATE sync_schedules SET lease_owner = ?4, lease_expires_at = ?5,
-                 last_started_at = ?6, triggered = 0
+                 last_started_at = ?6
              WHERE {WHERE_SCOPE}"
         ),
         params![
