@@ -155,3 +155,54 @@ async fn unknown_syncs_and_connections_are_named() {
     let error = outcome.result.expect_err("unknown connection").to_string();
     assert!(error.contains("`nobody`"), "{error}");
 }
+
+#[tokio::test]
+async fn a_sync_never_runs_twice_at_once_for_a_connection() {
+    use std::sync::Arc;
+    use terapi_runtime::service::{Service, ServiceOptions};
+    let sim = crate::support::simulator().await;
+    let data_dir = tempfile::tempdir().expect("tempdir");
+    let config = crate::support::config(data_dir.path(), &sim.base_url());
+    let service = Service::open(
+        config,
+        ServiceOptions {
+            insecure_dev: true,
+            env: Arc::new(|_| None),
+        },
+    )
+    .await
+    .expect("service")
+    .with_runtime()
+    .await
+    .expect("runtime");
+    let mut connection = terapi_runtime::NewConnection::new(
+        GUESTS,
+        CONNECTION,
+        "checkr-partner",
+        terapi_runtime::Credentials::None,
+    );
+    connection.metadata = json!({ "count": 60, "page_size": 10, "delay_ms": 50 });
+    service
+        .connections()
+        .upsert(&connection)
+        .await
+        .expect("connection");
+    let (first, second) = tokio::join!(
+        service.run_sync_now(GUESTS, CONNECTION, "numbers", None),
+        service.run_sync_now(GUESTS, CONNECTION, "numbers", None),
+    );
+    let (ran, refused) = match (first, second) {
+        (Ok(ran), Err(refused)) | (Err(refused), Ok(ran)) => (ran, refused),
+        (first, second) => panic!("expected one run and one refusal: {first:?} / {second:?}"),
+    };
+    ran.result.as_ref().expect("the run succeeds");
+    assert_eq!(number_counts(&ran).added, 60);
+    assert_eq!(refused.code, "sync_already_running", "{refused}");
+    assert!(refused.message.contains("`numbers`"), "{refused}");
+    // Once it finished, it may run again.
+    let again = service
+        .run_sync_now(GUESTS, CONNECTION, "numbers", None)
+        .await
+        .expect("runs again");
+    assert_eq!(number_counts(&again), counts(0, 0, 0, 60));
+}
