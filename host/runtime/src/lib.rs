@@ -27,6 +27,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Components of world `integration` also carry *syncs*: [`Runtime::run_sync`] runs one
+//! for a connection in a fresh sandbox that may also save records (validated against
+//! the sync's model schemas), checkpoints and connection metadata, into the
+//! [`RecordStore`]; [`service::Service`] schedules them (a database lease per sync and
+//! connection, so runs never overlap) and serves their records.
+//!
 //! This crate has no web server and no command line: `terapi-server` puts the HTTP API
 //! on top of it and `terapi-cli` the `terapi` binary; both drive it through
 //! [`service::Service`], the workflows they share.
