@@ -1,4 +1,4 @@
-//! # terapi-sdk: write terapi actions in Rust
+//! # terapi-sdk: write terapi actions and syncs in Rust
 //!
 //! An *action* is one integration workflow ("fetch the Checkr account", "create a
 //! candidate"). Actions run inside the terapi host as WebAssembly components, in a fresh
@@ -46,6 +46,43 @@
 //! }
 //! ```
 //!
+//! # Syncs
+//!
+//! A *sync* keeps a local copy of a provider's data: the host runs it on a schedule, and
+//! it saves what it fetched as *records* of typed *models* through [`records`]. Where it
+//! left off goes in a typed [`checkpoint`] (saved in the same transaction as the records
+//! saved before it, so a run killed at any moment resumes exactly); the connection's
+//! [`metadata`] is shared with the application. Each sync is a function
+//! `fn() -> Result<(), ActionError>` registered with [`syncs!`] (or, for a component with
+//! actions too, [`integration!`]):
+//!
+//! ```no_run
+//! use terapi_sdk::{ActionError, Paginator, Request};
+//!
+//! /// A user, as the sync keeps it. Every model has a string `id`.
+//! #[derive(serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
+//! pub struct User {
+//!     pub id: String,
+//!     pub email: Option<String>,
+//! }
+//!
+//! pub fn users() -> Result<(), ActionError> {
+//!     let pages = Paginator::link("data", "next").pages::<User>(Request::new("/users"));
+//!     // One page saved at a time: a sync never holds the whole listing.
+//!     terapi_sdk::records::save_pages(pages, |user| user)?;
+//!     Ok(())
+//! }
+//!
+//! terapi_sdk::syncs! {
+//!     /// Every user of the account.
+//!     "users" => users {
+//!         models: [User],
+//!         frequency: "every hour",
+//!         track_deletes: true,
+//!     },
+//! }
+//! ```
+//!
 //! Build the crate as a `cdylib` for `wasm32-wasip2`; the result is a component the host
 //! loads (`cargo xtask build-actions` in the terapi repository does this for you).
 
@@ -53,12 +90,16 @@
 // same path work inside this crate.
 extern crate self as terapi_sdk;
 
+pub mod checkpoint;
 mod connection;
 mod error;
 pub mod http;
 pub mod log;
+pub mod metadata;
 pub mod paginate;
+pub mod records;
 mod registry;
+mod sync;
 
 pub use connection::{Connection, Credentials, get_connection};
 pub use error::{ActionError, INVALID_INPUT, InputErrors};
@@ -66,7 +107,9 @@ pub use http::{
     HttpError, Method, Request, Response, basic_auth, delete, get, patch, post, put, send,
 };
 pub use paginate::{Collected, Page, Pages, Paginator, StopReason};
+pub use records::Saved;
 pub use registry::NoInput;
+pub use sync::{model_info, model_name};
 
 /// Re-exported so action crates depend on this crate alone.
 pub use schemars;
@@ -78,17 +121,20 @@ pub use serde_json;
 /// depend on this crate alone.
 pub use wit_bindgen;
 
-/// Bindings generated from `wit/terapi.wit` (world `action`). Action authors use the
-/// safe wrappers at the crate root instead; this module is public because the
-/// [`actions!`] macro expands to code that refers to it.
+/// Bindings generated from `wit/terapi.wit` (world `integration`: actions and syncs).
+/// Authors use the safe wrappers at the crate root instead; this module is public because
+/// the [`actions!`], [`syncs!`] and [`integration!`] macros expand to code that refers to
+/// it. A component with actions only still exports the sync entry points (an empty
+/// `describe-syncs`, a `fetch-data` that fails); its unused imports are left out of the
+/// component.
 #[doc(hidden)]
 #[allow(missing_docs, unsafe_code, clippy::all)]
 pub mod bindings {
     wit_bindgen::generate!({
-        world: "action",
+        world: "integration",
         path: "../wit",
         pub_export_macro: true,
-        export_macro_name: "__export_action_world",
+        export_macro_name: "__export_integration_world",
         default_bindings_module: "::terapi_sdk::bindings",
         runtime_path: "::terapi_sdk::wit_bindgen::rt",
     });
@@ -96,6 +142,8 @@ pub mod bindings {
 
 #[doc(hidden)]
 pub mod __private {
-    //! Support code for the [`actions!`](crate::actions) macro. Not a stable API.
+    //! Support code for the [`actions!`](crate::actions), [`syncs!`](crate::syncs) and
+    //! [`integration!`](crate::integration) macros. Not a stable API.
     pub use crate::registry::{describe, invoke, unknown_action};
+    pub use crate::sync::{describe_sync, first_or, run_sync, unknown_sync};
 }

@@ -26,18 +26,110 @@ use serde_json::json;
 /// ```
 ///
 /// Calling `run` with a name that is not registered fails with an [`ActionError`] listing
-/// the names that are.
+/// the names that are. The component carries no syncs: its `describe-syncs` is empty and
+/// its `fetch-data` fails naming the sync. For actions and syncs in one component, use
+/// [`integration!`](crate::integration) instead.
 #[macro_export]
 macro_rules! actions {
-    ($( $(#[doc = $doc:literal])* $name:literal => $function:path ),+ $(,)?) => {
-        #[doc(hidden)]
-        pub struct __TerapiActions;
+    ($( $(#[doc = $doc:literal])* $name:literal => $function:path ),* $(,)?) => {
+        $crate::integration! { $( $(#[doc = $doc])* $name => $function, )* }
+    };
+}
 
-        impl $crate::bindings::Guest for __TerapiActions {
+/// Registers a component's syncs and exports its entry points (`describe-syncs` and
+/// `fetch-data`). The component carries no actions (see
+/// [`integration!`](crate::integration) for both).
+///
+/// Each entry maps a sync name to a function `fn() -> Result<(), ActionError>`, followed
+/// by the sync's settings in braces, in this order:
+///
+/// * `models: [Type, ...]` — the models it saves records of: types that implement
+///   `Serialize` and `JsonSchema` and have a string `id`. A model's name is its schema
+///   name, the type's name unless `#[schemars(rename = "...")]` says otherwise;
+/// * `frequency: "every hour"` — how often it runs, in Nango's syntax (`every 30 minutes`,
+///   `every 2h`, `every day`, ...);
+/// * `auto_start: bool` (optional, default `true`) — whether it starts by itself for
+///   every new connection;
+/// * `track_deletes: bool` (optional, default `false`) — whether records a successful run
+///   did not save are marked deleted (the sync calls
+///   [`records::track_deletes_start`](crate::records::track_deletes_start) and
+///   [`records::track_deletes_end`](crate::records::track_deletes_end) around its full
+///   listing).
+///
+/// Doc comments on an entry become the sync's description.
+///
+/// ```no_run
+/// # #[derive(serde::Serialize, schemars::JsonSchema)] pub struct Candidate { id: String }
+/// # #[derive(serde::Serialize, schemars::JsonSchema)] pub struct Report { id: String }
+/// # mod candidates { pub fn fetch_data() -> Result<(), terapi_sdk::ActionError> { Ok(()) } }
+/// # mod reports { pub fn fetch_data() -> Result<(), terapi_sdk::ActionError> { Ok(()) } }
+/// terapi_sdk::syncs! {
+///     /// Every candidate of the account.
+///     "candidates" => candidates::fetch_data {
+///         models: [Candidate],
+///         frequency: "every hour",
+///         auto_start: true,
+///         track_deletes: false,
+///     },
+///     /// The candidates' reports.
+///     "reports" => reports::fetch_data { models: [Report], frequency: "every 30 minutes" },
+/// }
+/// ```
+///
+/// Before a sync runs, its models are checked: a model without a required string `id`
+/// fails the run with an error naming the model.
+#[macro_export]
+macro_rules! syncs {
+    ($($entries:tt)*) => {
+        $crate::integration! { syncs { $($entries)* } }
+    };
+}
+
+/// Registers a component's actions *and* syncs, and exports all four entry points:
+/// the entries [`actions!`](crate::actions) takes, each followed by a comma, then a
+/// `syncs { ... }` block holding the entries [`syncs!`](crate::syncs) takes. Either part
+/// may be left out. Use it once per component:
+///
+/// ```no_run
+/// # #[derive(serde::Serialize, schemars::JsonSchema)] pub struct Candidate { id: String }
+/// # mod get_candidate { pub fn run(id: String) -> Result<String, terapi_sdk::ActionError> { Ok(id) } }
+/// # mod candidates { pub fn fetch_data() -> Result<(), terapi_sdk::ActionError> { Ok(()) } }
+/// terapi_sdk::integration! {
+///     /// Returns one candidate.
+///     "get-candidate" => get_candidate::run,
+///     syncs {
+///         /// Every candidate of the account.
+///         "candidates" => candidates::fetch_data { models: [Candidate], frequency: "every hour" },
+///     }
+/// }
+/// ```
+#[macro_export]
+macro_rules! integration {
+    (
+        $( $(#[doc = $doc:literal])* $name:literal => $function:path , )*
+        $(
+            syncs {
+                $(
+                    $(#[doc = $sync_doc:literal])*
+                    $sync_name:literal => $sync_function:path {
+                        models: [ $($model:ty),+ $(,)? ],
+                        frequency: $frequency:literal
+                        $(, auto_start: $auto_start:literal)?
+                        $(, track_deletes: $track_deletes:literal)?
+                        $(,)?
+                    }
+                ),* $(,)?
+            }
+        )?
+    ) => {
+        #[doc(hidden)]
+        pub struct __TerapiComponent;
+
+        impl $crate::bindings::Guest for __TerapiComponent {
             fn describe() -> ::std::vec::Vec<$crate::bindings::terapi::runtime::types::ActionInfo> {
                 ::std::vec![$(
                     $crate::__private::describe($name, &[$($doc),*], $function)
-                ),+]
+                ),*]
             }
 
             fn run(
@@ -48,16 +140,46 @@ macro_rules! actions {
                 $crate::bindings::terapi::runtime::types::ActionError,
             > {
                 match action.as_str() {
-                    $( $name => $crate::__private::invoke($function, &input), )+
+                    $( $name => $crate::__private::invoke($function, &input), )*
                     other => ::std::result::Result::Err(
-                        $crate::__private::unknown_action(other, &[$($name),+]),
+                        $crate::__private::unknown_action(other, &[$($name),*]),
+                    ),
+                }
+            }
+
+            fn describe_syncs() -> ::std::vec::Vec<$crate::bindings::terapi::runtime::types::SyncInfo> {
+                ::std::vec![$($(
+                    $crate::__private::describe_sync(
+                        $sync_name,
+                        &[$($sync_doc),*],
+                        ::std::vec![$($crate::model_info::<$model>()),+],
+                        $frequency,
+                        $crate::__private::first_or(&[$($auto_start),*], true),
+                        $crate::__private::first_or(&[$($track_deletes),*], false),
+                    )
+                ),*)?]
+            }
+
+            fn fetch_data(
+                sync: ::std::string::String,
+            ) -> ::std::result::Result<(), $crate::bindings::terapi::runtime::types::ActionError> {
+                match sync.as_str() {
+                    $($(
+                        $sync_name => $crate::__private::run_sync(
+                            $sync_name,
+                            &[$($crate::model_info::<$model>()),+],
+                            $sync_function,
+                        ),
+                    )*)?
+                    other => ::std::result::Result::Err(
+                        $crate::__private::unknown_sync(other, &[$($($sync_name),*)?]),
                     ),
                 }
             }
         }
 
-        $crate::bindings::__export_action_world!(
-            __TerapiActions with_types_in $crate::bindings
+        $crate::bindings::__export_integration_world!(
+            __TerapiComponent with_types_in $crate::bindings
         );
     };
 }

@@ -6,4 +6,5 @@ mod cli;
 mod runtime;
 mod server;
 mod support;
+mod sync;
 mod webhooks;

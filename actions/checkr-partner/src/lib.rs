@@ -7,6 +7,9 @@
 //! before anything is sent: the host checks its shape against each action's schema, the
 //! actions check what a schema cannot say (formats, codes, fields that go together) and
 //! report every problem at once as `Invalid input provided`.
+//!
+//! The component also carries the syncs (`syncs/`, one file each) that keep a local copy
+//! of the account's background checks, candidates and reports.
 
 mod background_check_parameters;
 mod background_check_services;
@@ -22,10 +25,11 @@ mod list_nodes;
 mod models;
 #[cfg(test)]
 mod spec_tests;
+mod syncs;
 mod trigger_background_check;
 mod validate;
 
-terapi_sdk::actions! {
+terapi_sdk::integration! {
     /// Returns the Checkr account the connection is authorized for.
     "get-account" => get_account::run,
     /// Creates a candidate (`POST /v1/candidates`). Only `email` is required for Checkr's
@@ -56,4 +60,30 @@ terapi_sdk::actions! {
     "background-check-parameters" => background_check_parameters::run,
     /// Lists the account hierarchy's nodes (`GET /v1/nodes`).
     "list-nodes" => list_nodes::run,
+    syncs {
+        /// Every invitation (background check) of the account, with its link, status,
+        /// package and report; invitations that disappear (canceled) become DELETED.
+        "background-checks" => syncs::background_checks::fetch_data {
+            models: [syncs::models::BackgroundCheck],
+            frequency: "every hour",
+            auto_start: true,
+            track_deletes: true,
+        },
+        /// Every candidate of the account: candidates created since the last run, and a
+        /// full pass once a day so updates to older ones are not missed.
+        "candidates" => syncs::candidates::fetch_data {
+            models: [syncs::models::Candidate],
+            frequency: "every hour",
+            auto_start: true,
+            track_deletes: false,
+        },
+        /// The reports of the account's candidates, refetched until they are complete or
+        /// canceled.
+        "reports" => syncs::reports::fetch_data {
+            models: [syncs::models::Report],
+            frequency: "every hour",
+            auto_start: true,
+            track_deletes: false,
+        },
+    }
 }

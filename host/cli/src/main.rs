@@ -1,6 +1,7 @@
 //! The `terapi` command line.
 
 mod serve;
+mod sync;
 
 use clap::{Args, Parser, Subcommand};
 use serde_json::{Value, json};
@@ -42,6 +43,12 @@ enum Command {
     /// List the actions of configured integrations, or build the action components.
     #[command(subcommand)]
     Actions(ActionsCommand),
+    /// Run syncs by hand and see their status.
+    #[command(subcommand)]
+    Sync(sync::SyncCommand),
+    /// Read the records syncs keep.
+    #[command(subcommand)]
+    Records(sync::RecordsCommand),
     /// Serve the HTTP API (Nango-compatible) and the OAuth connect flow.
     ///
     /// Needs TERAPI_SECRET_KEY (clients send it as `Authorization: Bearer`) and
@@ -224,6 +231,8 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
             list_actions(config, integration).await
         }
         Command::Actions(ActionsCommand::Build { repo }) => build_actions(repo),
+        Command::Sync(command) => sync::sync(config, options, command).await,
+        Command::Records(command) => sync::records(config, options, command).await,
         Command::Serve(args) => serve::serve(config, args, cli.insecure_dev).await,
         Command::Webhooks(command) => webhooks(config, options, command).await,
         Command::Connect(args) => serve::connect(config, args),

@@ -35,3 +35,36 @@ pub mod action {
         exports: { default: async },
     });
 }
+
+/// The `integration` world: the `action` world's exports plus a sync's (`describe-syncs`,
+/// `fetch-data`) and the imports only syncs use (`records`, `checkpoint`, `metadata`),
+/// generated here once and reused by every world that imports them. Those imports wait
+/// on the database, so they are async: a sync's host calls hold no thread.
+pub mod integration {
+    wasmtime::component::bindgen!({
+        world: "integration",
+        path: "../../wit",
+        with: {
+            "terapi:runtime/types": super::types,
+            "terapi:runtime/connection": super::connection,
+            "terapi:runtime/http": super::http,
+            "terapi:runtime/log": super::log,
+        },
+        imports: {
+            "terapi:runtime/records.batch-save": async,
+            "terapi:runtime/records.batch-update": async,
+            "terapi:runtime/records.batch-delete": async,
+            "terapi:runtime/records.get-records-by-ids": async,
+            "terapi:runtime/records.track-deletes-start": async,
+            "terapi:runtime/records.track-deletes-end": async,
+            "terapi:runtime/checkpoint.get": async,
+            "terapi:runtime/checkpoint.save": async,
+            "terapi:runtime/checkpoint.clear": async,
+            "terapi:runtime/metadata.get": async,
+            "terapi:runtime/metadata.set": async,
+        },
+        exports: { default: async },
+    });
+}
+
+pub use integration::terapi::runtime::{checkpoint, metadata, records};

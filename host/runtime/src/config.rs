@@ -122,6 +122,10 @@ pub struct ServerConfig {
     pub webhook_dedupe_window_secs: u64,
     /// Largest provider webhook body accepted, in bytes.
     pub webhook_max_body_bytes: usize,
+    /// Whether `terapi serve` runs the sync scheduler (scheduled, auto-started and
+    /// triggered syncs). Off for a node that should only serve the API while others,
+    /// sharing the database, run syncs.
+    pub sync_scheduler: bool,
 }
 
 impl Default for ServerConfig {
@@ -145,6 +149,7 @@ impl Default for ServerConfig {
             // Checkr's events are a few KiB; 1 MiB is generous and bounds what an
             // unauthenticated request can make the host buffer before checking it.
             webhook_max_body_bytes: 1 << 20,
+            sync_scheduler: true,
         }
     }
 }
@@ -457,6 +462,15 @@ pub struct Limits {
     /// default action timeout order of magnitude while still freeing a stuck sandbox
     /// quickly; a guest spinning on the CPU is interrupted within one epoch tick of it.
     pub invocation_timeout_ms: u64,
+    /// Wall-clock deadline of one sync run. A full sync of a large account pages through
+    /// tens of thousands of records at the provider's rate limit, so the default is
+    /// four hours; a run stopped at its deadline keeps what it saved and resumes from
+    /// its checkpoint.
+    pub sync_timeout_ms: u64,
+    /// How long a running sync's lease holds without a heartbeat (renewed every third
+    /// of it): a run whose process died is taken over this long after its last
+    /// heartbeat, by this or another node sharing the database. Default one minute.
+    pub sync_lease_ms: u64,
     /// Linear memory an instance may grow to. 64 MiB holds several pages of API results
     /// with room to spare, and keeps 1,000 concurrent sandboxes within a few GiB of RSS
     /// at worst (memory is committed only when touched).
@@ -508,6 +522,8 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             invocation_timeout_ms: 30_000,
+            sync_timeout_ms: 4 * 3_600_000,
+            sync_lease_ms: 60_000,
             memory_bytes: 64 << 20,
             http_timeout_ms: 30_000,
             http_max_response_bytes: 10 << 20,
@@ -534,12 +550,32 @@ impl Limits {
         Duration::from_millis(self.http_timeout_ms)
     }
 
+    /// A sync run's deadline.
+    pub fn sync_timeout(&self) -> Duration {
+        Duration::from_millis(self.sync_timeout_ms)
+    }
+
+    /// How long a sync run's lease holds without a heartbeat.
+    pub fn sync_lease(&self) -> Duration {
+        Duration::from_millis(self.sync_lease_ms)
+    }
+
     fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&str, bool, &str); 4] = [
+        let checks: [(&str, bool, &str); 6] = [
             (
                 "limits.invocation_timeout_ms",
                 self.invocation_timeout_ms > 0,
                 "a positive number of milliseconds",
+            ),
+            (
+                "limits.sync_timeout_ms",
+                self.sync_timeout_ms > 0,
+                "a positive number of milliseconds",
+            ),
+            (
+                "limits.sync_lease_ms",
+                self.sync_lease_ms >= 1_000,
+                "at least 1000 (one second)",
             ),
             (
                 "limits.memory_bytes",

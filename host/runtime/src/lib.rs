@@ -27,6 +27,12 @@
 //! # Ok(()) }
 //! ```
 //!
+//! Components of world `integration` also carry *syncs*: [`Runtime::run_sync`] runs one
+//! for a connection in a fresh sandbox that may also save records (validated against
+//! the sync's model schemas), checkpoints and connection metadata, into the
+//! [`RecordStore`]; [`service::Service`] schedules them (a database lease per sync and
+//! connection, so runs never overlap) and serves their records.
+//!
 //! This crate has no web server and no command line: `terapi-server` puts the HTTP API
 //! on top of it and `terapi-cli` the `terapi` binary; both drive it through
 //! [`service::Service`], the workflows they share.
@@ -45,6 +51,7 @@ pub mod store;
 pub mod util;
 
 pub use capabilities::log::{LogLevel, LogLine, LogSource};
+pub use capabilities::records::SyncProgress;
 pub use config::{
     ConfigError, Database, InstanceAllocator, IntegrationConfig, Limits, RuntimeConfig, Secret,
     ServerConfig,
@@ -53,15 +60,17 @@ pub use engine::CacheStats;
 pub use outbound::HttpPolicy;
 pub use providers::{Provider, Providers, RequestAuth};
 pub use runtime::{
-    ActionInfo, ActionOutput, CallConnection, Invocation, Runtime, StartError, TriggerError,
-    resolve_provider,
+    ActionInfo, ActionOutput, CallConnection, Invocation, MIN_FREQUENCY, ModelInfo, Runtime,
+    StartError, SyncError, SyncInfo, SyncOutcome, TriggerError, parse_frequency, resolve_provider,
 };
 pub use schema::FieldError;
 pub use store::{
     AesGcmCipher, CachingConnectionStore, Connection, ConnectionFilter, ConnectionStore,
     CredentialCipher, Credentials, IntegrationCredentialStore, IntegrationCredentials,
-    MetadataUpdate, NewConnection, OAuthSession, OAuthSessionStore, PlaintextCipher, RunStore,
-    SqliteStore, StoreError, Stores,
+    MetadataUpdate, NewConnection, OAuthSession, OAuthSessionStore, PlaintextCipher, RecordAction,
+    RecordCursor, RecordPage, RecordQuery, RecordScope, RecordStore, RunStore, ScheduleState,
+    ScheduleStore, SqliteStore, StoreError, StoredRecord, Stores, SyncSchedule, SyncScope,
+    WriteCounts,
 };
 
 /// The README's Rust examples, compiled as doctests so they stay true.

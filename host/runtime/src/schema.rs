@@ -292,7 +292,8 @@ fn join(parent: &str, name: &str) -> String {
     }
 }
 
-fn type_name(value: &Value) -> &'static str {
+/// The JSON type of `value`, as JSON Schema names it (`integer` for whole numbers).
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
         Value::Bool(_) => "boolean",

@@ -14,6 +14,8 @@
 //! | any method on `/proxy/{endpoint...}` | `proxy.rs` |
 //! | `GET /oauth/connect/{key}`, `GET /oauth/callback` | `oauth.rs` |
 //! | `GET /scripts/config` | `scripts.rs` |
+//! | `GET /records` | `records.rs` |
+//! | `POST /sync/trigger`, `/sync/start`, `/sync/pause`, `GET /sync/status`, `PUT /sync/update-connection-frequency` | `syncs.rs` |
 //!
 //! Errors are always JSON: `{"error":{"code":"...","message":"..."}}` ([`errors`]).
 
@@ -25,8 +27,10 @@ mod inbound;
 mod integrations;
 mod oauth;
 mod proxy;
+mod records;
 mod scripts;
 mod webhooks;
+mod syncs;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -34,7 +38,7 @@ use axum::http::StatusCode;
 use axum::http::header::CONTENT_TYPE;
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use errors::ApiError;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -143,6 +147,9 @@ pub struct Server {
     router: Router,
     state: AppState,
     addr: SocketAddr,
+    /// The sync scheduler, running while the server lives (unless
+    /// `server.sync_scheduler` is off).
+    scheduler: Option<terapi_runtime::service::SchedulerHandle>,
 }
 
 impl std::fmt::Debug for Server {
@@ -194,6 +201,11 @@ impl Server {
             .runtime()
             .cloned()
             .ok_or_else(|| ServeError::Config("the runtime did not start".into()))?;
+        let scheduler = if service.config().server.sync_scheduler {
+            Some(service.start_scheduler()?)
+        } else {
+            None
+        };
         let state = AppState(Arc::new(Inner {
             service,
             runtime,
@@ -205,6 +217,7 @@ impl Server {
             router: router(state.clone()),
             state,
             addr,
+            scheduler,
         })
     }
 
@@ -236,6 +249,9 @@ impl Server {
                 let _ = stop.send(true);
             })
             .await;
+        if let Some(scheduler) = &self.scheduler {
+            scheduler.stop();
+        }
         // The worker finishes the attempts in flight; anything not delivered stays in
         // the outbox for the next start (or another node).
         if let Err(error) = worker.await {
@@ -268,6 +284,16 @@ fn router(state: AppState) -> Router {
         .route("/scripts/config", get(scripts::config))
         .route("/webhooks", get(webhooks::list))
         .route("/webhooks/{id}/replay", post(webhooks::replay))
+        .route("/records", get(records::list))
+        .route("/records/", get(records::list))
+        .route("/sync/trigger", post(syncs::trigger))
+        .route("/sync/start", post(syncs::start))
+        .route("/sync/pause", post(syncs::pause))
+        .route("/sync/status", get(syncs::status))
+        .route(
+            "/sync/update-connection-frequency",
+            put(syncs::update_frequency),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::require_secret_key));
     let browser = Router::new()
         .route("/oauth/connect/{key}", get(oauth::connect))

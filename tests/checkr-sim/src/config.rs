@@ -35,6 +35,13 @@ pub struct SimConfig {
     /// Checkr's published API description, when every request and response is to be
     /// checked against it (see [`SimConfig::with_contract_check`]).
     pub contract: Option<&'static checkr_openapi::Spec>,
+    /// How many candidates (with invitations and reports) every account gets when it is
+    /// created, seeded accounts and OAuth-connected ones alike. Default 0.
+    pub seed_candidates: usize,
+    /// When set, every account changes this often (one step of
+    /// [`crate::Simulator::churn`]: a report completes, an invitation completes, a
+    /// candidate is updated, one is created). Default: never.
+    pub churn_every: Option<std::time::Duration>,
 }
 
 impl Default for SimConfig {
@@ -47,6 +54,8 @@ impl Default for SimConfig {
             duplicate_candidate_limit: 2,
             public_base_url: None,
             contract: None,
+            seed_candidates: 0,
+            churn_every: None,
         }
     }
 }
@@ -99,6 +108,19 @@ impl SimConfig {
     /// Turns the contract check on with a description already loaded.
     pub fn with_contract(mut self, spec: &'static checkr_openapi::Spec) -> Self {
         self.contract = Some(spec);
+        self
+    }
+
+    /// Gives every account `n` candidates with invitations and reports when it is
+    /// created (see [`crate::Simulator::seed_candidates`] for the mix).
+    pub fn with_seed_candidates(mut self, n: usize) -> Self {
+        self.seed_candidates = n;
+        self
+    }
+
+    /// Changes every account every `every` (see [`crate::Simulator::churn`]).
+    pub fn with_churn_every(mut self, every: std::time::Duration) -> Self {
+        self.churn_every = Some(every);
         self
     }
 

@@ -20,8 +20,13 @@ use crate::recording::MAX_BODY;
 use crate::state::Sim;
 
 /// Paths outside Checkr's REST API description by design: the partner OAuth flow, which
-/// Checkr documents in its partner guide, not in the OpenAPI description.
+/// Checkr documents in its partner guide, not in the OpenAPI description, and the
+/// simulator's own control endpoints, which tests call to change its state.
 pub const EXEMPT_PATHS: &[(&str, &str)] = &[
+    (
+        "/_sim/",
+        "the simulator's control endpoints (seeding, churn, completing reports): test tooling, not Checkr",
+    ),
     (
         "/oauth/",
         "partner OAuth token exchange and deauthorization (partner guide, not in the API description)",

@@ -9,6 +9,12 @@
 //! invitation or a report, expire OAuth codes, move the clock, revoke tokens, inject
 //! faults) and inspect every request it received.
 //!
+//! For syncs it can seed every account with candidates, invitations and reports
+//! ([`SimConfig::with_seed_candidates`], `--seed-candidates N`) and change them over time
+//! ([`SimConfig::with_churn_every`], [`Simulator::churn`]) or on request (the `/_sim`
+//! control endpoints: seed more, churn, complete a report or an invitation, expire an
+//! invitation, delete a candidate).
+//!
 //! ```no_run
 //! # async fn demo() -> std::io::Result<()> {
 //! use checkr_sim::{AccountSeed, SimConfig, Simulator};
@@ -29,6 +35,7 @@
 mod auth;
 mod config;
 pub mod contract;
+mod control;
 mod error;
 mod faults;
 mod idempotency;
@@ -38,6 +45,7 @@ mod params;
 mod ratelimit;
 mod recording;
 mod resources;
+mod seed;
 mod signature;
 mod state;
 
@@ -71,6 +79,8 @@ pub struct Simulator {
     addr: SocketAddr,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<()>>,
+    /// Changes the accounts every [`SimConfig::churn_every`], when set.
+    churn_task: Option<JoinHandle<()>>,
 }
 
 impl Simulator {
@@ -94,11 +104,27 @@ impl Simulator {
                 eprintln!("checkr-sim: server error: {e}");
             }
         });
+        let churn_task = config.churn_every.map(|every| {
+            let sim = sim.clone();
+            tokio::spawn(async move {
+                let mut ticks = tokio::time::interval(every.max(Duration::from_millis(10)));
+                ticks.tick().await;
+                loop {
+                    ticks.tick().await;
+                    let mut state = sim.lock();
+                    let accounts: Vec<String> = state.accounts.keys().cloned().collect();
+                    for account in accounts {
+                        let _ = seed::churn(&mut state, &account);
+                    }
+                }
+            })
+        });
         Ok(Simulator {
             sim,
             addr,
             shutdown: Some(tx),
             task: Some(task),
+            churn_task,
         })
     }
 
@@ -233,8 +259,57 @@ impl Simulator {
         }
     }
 
+    /// Gives the account of `token` `n` more candidates, with invitations and reports,
+    /// created one second apart and ending now. By position `i` among the `n`: no
+    /// invitation (`i % 5 == 0`), a pending invitation (1), a completed invitation with a
+    /// pending report (2), a completed invitation with a complete report (3), an expired
+    /// invitation (4, created eight days earlier). False for an unknown token.
+    pub fn seed_candidates(&self, token: &str, n: usize) -> bool {
+        let mut state = self.sim.lock();
+        let Some(account) = state.account_for_token(token).map(str::to_string) else {
+            return false;
+        };
+        seed::seed_account(&mut state, &account, n);
+        true
+    }
+
+    /// Changes the account of `token` a little, as a live account changes: completes the
+    /// oldest pending report, completes the oldest pending invitation (creating a pending
+    /// report), updates the oldest candidate's phone number, creates a candidate. Returns
+    /// the ids changed (`{"report_completed", "invitation_completed", "report_created",
+    /// "candidate_updated", "candidate_created"}`, `null` where there was nothing to
+    /// change); `None` for an unknown token. `POST /_sim/churn` does the same.
+    pub fn churn(&self, token: &str) -> Option<Value> {
+        let mut state = self.sim.lock();
+        let account = state.account_for_token(token)?.to_string();
+        seed::churn(&mut state, &account).ok()
+    }
+
+    /// Makes a pending invitation (of the account of `token`) expire now. False if there
+    /// is no such pending invitation.
+    pub fn expire_invitation(&self, token: &str, id: &str) -> bool {
+        let mut state = self.sim.lock();
+        let Some(account) = state.account_for_token(token).map(str::to_string) else {
+            return false;
+        };
+        seed::expire_invitation(&mut state, &account, id).is_ok()
+    }
+
+    /// Removes a candidate of the account of `token`, with its invitations and reports.
+    /// False if there is no such candidate.
+    pub fn delete_candidate(&self, token: &str, id: &str) -> bool {
+        let mut state = self.sim.lock();
+        let Some(account) = state.account_for_token(token).map(str::to_string) else {
+            return false;
+        };
+        seed::delete_candidate(&mut state, &account, id).is_ok()
+    }
+
     /// Stops the server and waits for it (at most 5 seconds).
     pub async fn shutdown(mut self) {
+        if let Some(churn) = self.churn_task.take() {
+            churn.abort();
+        }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
@@ -252,6 +327,9 @@ impl Drop for Simulator {
     /// Stops the server. With the contract check on, reports what it checked (on stderr)
     /// and panics if there were violations, unless the thread is already panicking.
     fn drop(&mut self) {
+        if let Some(churn) = self.churn_task.take() {
+            churn.abort();
+        }
         if self.sim.contract().is_some() {
             eprintln!("checkr-sim {}", self.contract_report().summary());
             if !std::thread::panicking() {

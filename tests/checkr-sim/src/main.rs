@@ -45,6 +45,14 @@ struct Args {
     /// Requests allowed per token per minute.
     #[arg(long, default_value_t = 1200)]
     rate_limit: u32,
+    /// Seed every account (the token's and each OAuth-connected one) with this many
+    /// candidates, with invitations and reports, so there is something to sync.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    seed_candidates: usize,
+    /// Change every account this often, in seconds (a report and an invitation complete,
+    /// a candidate is updated, one is created). 0: never.
+    #[arg(long, default_value_t = 0, value_name = "SECONDS")]
+    churn_every: u64,
 }
 
 #[tokio::main]
@@ -82,7 +90,11 @@ async fn main() -> anyhow::Result<()> {
     let mut config = SimConfig::default()
         .with_oauth_app(app)
         .with_oauth_deny(args.oauth_deny)
-        .with_rate_limit(args.rate_limit);
+        .with_rate_limit(args.rate_limit)
+        .with_seed_candidates(args.seed_candidates);
+    if args.churn_every > 0 {
+        config = config.with_churn_every(std::time::Duration::from_secs(args.churn_every));
+    }
     for token in &tokens {
         config = config.with_token(token, account.clone());
     }
@@ -96,9 +108,10 @@ async fn main() -> anyhow::Result<()> {
         stdout.flush()?;
     }
     eprintln!(
-        "checkr-sim: {} token(s), hierarchy {}, OAuth client `{}` (redirect URIs: {})",
+        "checkr-sim: {} token(s), hierarchy {}, {} seeded candidate(s) per account, OAuth client `{}` (redirect URIs: {})",
         tokens.len(),
         if args.hierarchy { "on" } else { "off" },
+        args.seed_candidates,
         args.client_id,
         redirect_uris.join(", ")
     );

@@ -63,8 +63,22 @@ pub(crate) fn list_response(
     items: Vec<Value>,
 ) -> Value {
     let count = items.len();
+    let page_items = page.window(&items).to_vec();
+    list_response_counted(base_url, path, query, page, count, page_items)
+}
+
+/// [`list_response`] for a listing of `count` records of which only the requested
+/// page's, `page_items`, were rendered (see [`Page::window`]): large listings render one
+/// page per request, not every record.
+pub(crate) fn list_response_counted(
+    base_url: &str,
+    path: &str,
+    query: &Query,
+    page: Page,
+    count: usize,
+    page_items: Vec<Value>,
+) -> Value {
     let start = page.page.saturating_sub(1).saturating_mul(page.per_page);
-    let data: Vec<Value> = items.into_iter().skip(start).take(page.per_page).collect();
     let has_next = page.per_page > 0 && start.saturating_add(page.per_page) < count;
     let next_href = if has_next {
         Value::String(href(base_url, path, query, page.page + 1, page.per_page))
@@ -80,7 +94,7 @@ pub(crate) fn list_response(
     // (non-nullable) strings, so they are left out.
     crate::resources::omit_nulls(
         json!({
-            "data": data,
+            "data": page_items,
             "object": "list",
             "next_href": next_href,
             "previous_href": previous_href,
@@ -88,6 +102,19 @@ pub(crate) fn list_response(
         }),
         &[],
     )
+}
+
+impl Page {
+    /// The requested page's slice of `items`.
+    pub(crate) fn window<'a, T>(&self, items: &'a [T]) -> &'a [T] {
+        let start = self
+            .page
+            .saturating_sub(1)
+            .saturating_mul(self.per_page)
+            .min(items.len());
+        let end = start.saturating_add(self.per_page).min(items.len());
+        &items[start..end]
+    }
 }
 
 fn href(base_url: &str, path: &str, query: &Query, page: usize, per_page: usize) -> String {

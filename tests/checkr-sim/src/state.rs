@@ -57,6 +57,7 @@ impl Sim {
             events: Vec::new(),
             ids: IdGen::default(),
             contract: ContractReport::default(),
+            seed_candidates: config.seed_candidates,
         };
         for (token, seed) in &config.tokens {
             state.add_token(token, seed, None);
@@ -186,6 +187,8 @@ pub(crate) struct State {
     pub(crate) ids: IdGen,
     /// What the contract check saw (empty when it is off).
     pub(crate) contract: ContractReport,
+    /// Candidates every new account is seeded with.
+    pub(crate) seed_candidates: usize,
 }
 
 impl State {
@@ -244,6 +247,9 @@ impl State {
             webhooks: Vec::new(),
         };
         self.accounts.insert(id.clone(), account);
+        if self.seed_candidates > 0 {
+            crate::seed::seed_account(self, &id, self.seed_candidates);
+        }
         id
     }
 

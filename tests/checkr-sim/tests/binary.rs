@@ -21,6 +21,8 @@ fn help_lists_the_flags() {
         "--hierarchy",
         "--client-id",
         "--client-secret",
+        "--seed-candidates",
+        "--churn-every",
     ] {
         assert!(help.contains(flag), "{flag} missing from:\n{help}");
     }

@@ -2,15 +2,17 @@
 //! reach where they must not. One file per behaviour. The sandbox probe is a component of
 //! its own (`tests/sandbox-probe`): it touches the filesystem, which makes the guest's libc
 //! set up its preopened directories on every call, and `echo` here is the benchmarks'
-//! no-op action, which should cost what an action like the Checkr ones costs.
+//! no-op action, which should cost what an action like the Checkr ones costs. The `numbers`
+//! sync exercises the host's records, checkpoints and metadata without an upstream API.
 
 mod allocate_forever;
 mod echo;
 mod fetch;
 mod loop_forever;
+mod numbers;
 mod panic;
 
-terapi_sdk::actions! {
+terapi_sdk::integration! {
     /// Returns its input unchanged.
     "echo" => echo::run,
     /// Spins forever; the host's deadline must stop it.
@@ -21,4 +23,14 @@ terapi_sdk::actions! {
     "panic" => panic::run,
     /// Sends the request it is given and returns what came back.
     "fetch" => fetch::run,
+    syncs {
+        /// Saves `count` numbers (connection metadata) in batches with a checkpoint after
+        /// each; a full pass tracks deletes. See `numbers.rs`.
+        "numbers" => numbers::fetch_data {
+            models: [numbers::Number],
+            frequency: "every hour",
+            auto_start: false,
+            track_deletes: true,
+        },
+    }
 }

@@ -1,15 +1,19 @@
 //! Host capabilities: what a sandboxed guest may ask the host for.
 //!
 //! One module per capability, each owning its state (`ConnectionState`, `HttpState`,
-//! `LogState`, `WasiState`) and its `add_to_linker`, which takes a projection from the
+//! `LogState`, `WasiState`; for syncs `RecordsState`, `CheckpointState`,
+//! `MetadataState`, which share one `SyncRun`) and its `add_to_linker`, which takes a projection from the
 //! store's data to that state. A world's sandbox composes the states it grants and links
 //! each with one call; withholding a capability is leaving that call out, and a
 //! component importing it then fails to load instead of failing at run time.
 
+pub(crate) mod checkpoint;
 pub(crate) mod connection;
 pub(crate) mod http;
 pub mod log;
+pub(crate) mod metadata;
 pub(crate) mod output;
+pub(crate) mod records;
 pub(crate) mod wasi;
 
 use crate::bindings::types;

@@ -4,7 +4,9 @@
 
 use super::action::ActionInfo;
 use super::sandbox::{ExportCall, Grant, GuestFailure, SandboxState, Sandboxes};
+use super::sync::{ModelInfo, SyncExports, SyncInfo, check_syncs};
 use crate::bindings::action::ActionPre;
+use crate::bindings::integration::IntegrationPre;
 use crate::capabilities::connection::ConnectionState;
 use crate::engine::ComponentCache;
 use crate::outbound::HttpPolicy;
@@ -26,9 +28,11 @@ const DESCRIBE_TIMEOUT: Duration = Duration::from_secs(10);
 /// A component, compiled and linked once, instantiated per invocation.
 pub(crate) struct LoadedComponent {
     pub(crate) path: PathBuf,
-    /// The `action` world: how to instantiate it and the actions it carries. (A sync
-    /// world, when one exists, sits beside it.)
+    /// The `action` world: how to instantiate it and the actions it carries.
     pub(crate) actions: ActionExports,
+    /// The `integration` world's syncs, when the component is of that world (a
+    /// component of world `action` carries none).
+    pub(crate) syncs: Option<SyncExports>,
 }
 
 /// The action world's exports of a component.
@@ -60,9 +64,12 @@ impl ActionExports {
 struct RecordedDescription {
     format: u32,
     actions: Vec<ActionInfo>,
+    /// `None`: a component of world `action`.
+    syncs: Option<Vec<SyncInfo>>,
 }
 
-const DESCRIPTION_FORMAT: u32 = 1;
+/// 2: syncs recorded beside the actions.
+const DESCRIPTION_FORMAT: u32 = 2;
 
 /// Loads the component at `path`.
 pub(crate) async fn load(
@@ -78,12 +85,17 @@ pub(crate) async fn load(
     let pre = linker
         .instantiate_pre(&cached.component)
         .map_err(|error| anyhow::anyhow!("{error:#}"))?;
+    // A component of world `integration` exports what `action` does and more, so both
+    // views of it are taken; one of world `action` only has the first.
+    let integration_pre = IntegrationPre::new(pre.clone()).ok();
     let pre = ActionPre::new(pre).map_err(|error| {
-        anyhow::anyhow!("does not implement the terapi `action` world: {error:#}")
+        anyhow::anyhow!("does not implement the terapi `action` or `integration` world: {error:#}")
     })?;
     let recorded = cached.recorded_description().and_then(|text| {
         match serde_json::from_str::<RecordedDescription>(&text) {
-            Ok(recorded) if recorded.format == DESCRIPTION_FORMAT => Some(recorded.actions),
+            Ok(recorded) if recorded.format == DESCRIPTION_FORMAT => {
+                Some((recorded.actions, recorded.syncs))
+            }
             Ok(_) => None,
             Err(error) => {
                 tracing::warn!(component = %path.display(), %error, "ignoring an unreadable recorded description");
@@ -92,26 +104,40 @@ pub(crate) async fn load(
         }
     });
     let from_record = recorded.is_some();
-    let (infos, validators) = match recorded {
-        Some(infos) => {
+    let (infos, validators, syncs) = match recorded {
+        Some((infos, sync_infos)) => {
             let validators = infos.iter().map(|_| OnceLock::new()).collect();
-            (infos, validators)
+            let syncs = match (integration_pre, sync_infos) {
+                (Some(pre), Some(sync_infos)) => Some(SyncExports::new(pre, sync_infos, None)),
+                _ => None,
+            };
+            (infos, validators, syncs)
         }
         None => {
-            let (infos, validators) = ask_for_actions(sandboxes, &pre, policy).await?;
+            let (infos, validators) = ask_for_actions(sandboxes, &pre, policy.clone()).await?;
+            let syncs = match integration_pre {
+                Some(pre) => {
+                    let sync_infos = ask_for_syncs(sandboxes, &pre, policy).await?;
+                    let compiled = check_syncs(&sync_infos).map_err(anyhow::Error::msg)?;
+                    Some(SyncExports::new(pre, sync_infos, Some(compiled)))
+                }
+                None => None,
+            };
             let record = RecordedDescription {
                 format: DESCRIPTION_FORMAT,
                 actions: infos,
+                syncs: syncs.as_ref().map(|syncs| syncs.infos.clone()),
             };
             if let Ok(text) = serde_json::to_string(&record) {
                 cached.record_description(&text);
             }
-            (record.actions, validators)
+            (record.actions, validators, syncs)
         }
     };
     tracing::debug!(
         component = %path.display(),
         actions = infos.len(),
+        syncs = syncs.as_ref().map_or(0, |syncs| syncs.infos.len()),
         load_ms = loaded.as_secs_f64() * 1e3,
         link_and_describe_ms = (started.elapsed() - loaded).as_secs_f64() * 1e3,
         described_by = if from_record { "recorded description" } else { "the component" },
@@ -124,7 +150,70 @@ pub(crate) async fn load(
             infos,
             validators,
         },
+        syncs,
     })
+}
+
+/// Asks a component of world `integration` for its syncs (`describe-syncs`, in a
+/// sandbox with no connection); the caller checks them.
+async fn ask_for_syncs(
+    sandboxes: &Sandboxes,
+    pre: &IntegrationPre<SandboxState>,
+    policy: Arc<HttpPolicy>,
+) -> anyhow::Result<Vec<SyncInfo>> {
+    let grant = Grant {
+        connection: ConnectionState::none_connection(),
+        policy,
+        authorization: None,
+        sync: None,
+    };
+    let pre = pre.clone();
+    let call: ExportCall<_> = Box::new(move |store| {
+        Box::pin(async move {
+            let instance = pre.instantiate_async(&mut *store).await?;
+            instance.call_describe_syncs(&mut *store).await
+        })
+    });
+    let called = sandboxes.call(grant, DESCRIBE_TIMEOUT, call).await;
+    let described = called.result.map_err(|failure| match failure {
+        GuestFailure::Timeout(timeout) => {
+            anyhow::anyhow!("describe-syncs did not finish within {timeout:?}")
+        }
+        GuestFailure::MemoryLimitExceeded(limit) => {
+            anyhow::anyhow!("describe-syncs exceeded the memory limit of {limit} bytes")
+        }
+        GuestFailure::Crashed(message) => anyhow::anyhow!("describe-syncs failed: {message}"),
+    })?;
+    described
+        .into_iter()
+        .map(|info| {
+            let models =
+                info.models
+                    .into_iter()
+                    .map(|model| {
+                        let json_schema = serde_json::from_str(&model.json_schema).map_err(|error| {
+                        anyhow::anyhow!(
+                            "sync `{}`: model `{}` has a JSON Schema that is not JSON: {error}",
+                            info.name,
+                            model.name
+                        )
+                    })?;
+                        Ok(ModelInfo {
+                            name: model.name,
+                            json_schema,
+                        })
+                    })
+                    .collect::<anyhow::Result<Vec<_>>>()?;
+            Ok(SyncInfo {
+                name: info.name,
+                description: info.description,
+                models,
+                frequency: info.frequency,
+                auto_start: info.auto_start,
+                track_deletes: info.track_deletes,
+            })
+        })
+        .collect()
 }
 
 type Described = (Vec<ActionInfo>, Vec<OnceLock<Result<InputSchema, String>>>);
@@ -141,6 +230,7 @@ async fn ask_for_actions(
         connection: ConnectionState::none_connection(),
         policy,
         authorization: None,
+        sync: None,
     };
     let pre = pre.clone();
     let call: ExportCall<_> = Box::new(move |store| {

@@ -8,6 +8,7 @@
 //! | `component.rs` | loading a component and learning what it carries |
 //! | `sandbox.rs` | the one "call a guest export in a fresh sandbox" step |
 //! | `action.rs` | the `action` world's export call |
+//! | `sync.rs` | syncs: descriptions, frequencies, the `fetch-data` call |
 //! | `error.rs` | why a call or a start failed |
 
 mod action;
@@ -15,17 +16,22 @@ mod component;
 mod error;
 mod registry;
 mod sandbox;
+mod sync;
 
+use crate::capabilities::records::{SyncProgress, SyncRun};
 pub use action::{ActionInfo, ActionOutput, Invocation};
 pub use error::{StartError, TriggerError};
 pub use registry::resolve_provider;
+pub use sync::{MIN_FREQUENCY, ModelInfo, SyncError, SyncInfo, SyncOutcome, parse_frequency};
 
 use crate::capabilities::log::{LogLevel, LogLine, LogSource};
 use crate::config::{Limits, RuntimeConfig};
 use crate::engine::{CacheStats, ComponentCache, EpochTicker, build_engine};
 use crate::outbound::HttpPolicy;
 use crate::providers::{Provider, Providers};
-use crate::store::{Connection, ConnectionStore, PlaintextCipher, Stores};
+use crate::store::{
+    Connection, ConnectionStore, PlaintextCipher, RecordScope, RecordStore, Stores,
+};
 use component::LoadedComponent;
 use registry::Integration;
 use reqwest::header::HeaderValue;
@@ -59,6 +65,7 @@ pub struct Runtime {
     _ticker: EpochTicker,
     cache: ComponentCache,
     connections: Arc<dyn ConnectionStore>,
+    records: Arc<dyn RecordStore>,
     integrations: BTreeMap<String, Integration>,
     client: reqwest::Client,
     limits: Limits,
@@ -102,20 +109,23 @@ impl std::fmt::Debug for CallConnection {
 impl Runtime {
     /// Starts a runtime with the stores the configuration's `database` names
     /// (`<data_dir>/terapi.db` by default), credentials unencrypted; use
-    /// [`Runtime::with_connection_store`] with a store opened with an
+    /// [`Runtime::with_stores`] with stores opened with an
     /// [`AesGcmCipher`](crate::AesGcmCipher) to encrypt them.
     pub async fn new(config: RuntimeConfig) -> Result<Self, StartError> {
         let stores = Stores::open(&config, Arc::new(PlaintextCipher)).await?;
-        Self::with_connection_store(config, stores.connections).await
+        Self::with_stores(config, &stores).await
     }
 
-    /// Starts a runtime with the given connection store, used as it is: wrap it in a
-    /// [`CachingConnectionStore`](crate::CachingConnectionStore) (as [`Stores::open`]
-    /// does) to spare the invocation hot path a database read per run.
-    pub async fn with_connection_store(
+    /// Starts a runtime over the given stores, used as they are: connections read
+    /// through a [`CachingConnectionStore`](crate::CachingConnectionStore) (as
+    /// [`Stores::open`] makes them) spare the invocation hot path a database read per
+    /// run. Syncs write their records to `stores.records`.
+    pub async fn with_stores(
         mut config: RuntimeConfig,
-        connections: Arc<dyn ConnectionStore>,
+        stores: &Stores,
     ) -> Result<Self, StartError> {
+        let connections = stores.connections.clone();
+        let records = stores.records.clone();
         config.fill_integration_keys();
         let engine_error = |error: &dyn std::fmt::Display| StartError::Engine(error.to_string());
         let engine = build_engine(&config.limits).map_err(|e| engine_error(&e))?;
@@ -168,6 +178,7 @@ impl Runtime {
             _ticker: ticker,
             cache,
             connections,
+            records,
             integrations,
             client,
             limits: config.limits.clone(),
@@ -201,6 +212,149 @@ impl Runtime {
         self.integrations
             .get(integration)
             .map(|found| found.component.actions.infos.as_slice())
+    }
+
+    /// The syncs an integration's component carries (none for a component of world
+    /// `action`).
+    pub fn syncs(&self, integration: &str) -> Option<&[SyncInfo]> {
+        self.integrations.get(integration).map(|found| {
+            found
+                .component
+                .syncs
+                .as_ref()
+                .map_or(&[][..], |syncs| syncs.infos.as_slice())
+        })
+    }
+
+    /// The records store syncs write to.
+    pub fn records(&self) -> &Arc<dyn RecordStore> {
+        &self.records
+    }
+
+    /// Runs a sync once for a connection, in a fresh sandbox with its own deadline
+    /// (`limits.sync_timeout_ms`). Batches commit as the guest saves them, so a failed
+    /// run keeps what it saved (its counts say what); track-deletes only applies when it
+    /// succeeds. Two runs of the same sync and connection must not overlap: the
+    /// scheduler's lease sees to that, not this call.
+    pub async fn run_sync(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        sync: &str,
+    ) -> SyncOutcome {
+        self.run_sync_with_progress(provider_config_key, connection_id, sync, None)
+            .await
+    }
+
+    /// [`Runtime::run_sync`], reporting what the run changed into `progress` as it goes
+    /// (for a live display); `None` makes a fresh one.
+    pub async fn run_sync_with_progress(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        sync: &str,
+        progress: Option<Arc<SyncProgress>>,
+    ) -> SyncOutcome {
+        let started_at = time::OffsetDateTime::now_utc();
+        let failed = |error: SyncError| SyncOutcome {
+            result: Err(error),
+            counts: BTreeMap::new(),
+            started_at,
+            finished_at: time::OffsetDateTime::now_utc(),
+            logs: Vec::new(),
+        };
+        let integration = match self.integration(provider_config_key) {
+            Ok(integration) => integration,
+            Err(TriggerError::UnknownIntegration { key, known }) => {
+                return failed(SyncError::UnknownIntegration { key, known });
+            }
+            Err(other) => return failed(SyncError::Internal(other.to_string())),
+        };
+        let unknown_sync = |available: &[SyncInfo]| SyncError::UnknownSync {
+            integration: provider_config_key.to_string(),
+            sync: sync.to_string(),
+            available: available.iter().map(|info| info.name.clone()).collect(),
+        };
+        let Some(exports) = integration.component.syncs.as_ref() else {
+            return failed(unknown_sync(&[]));
+        };
+        let Some(index) = exports.infos.iter().position(|info| info.name == sync) else {
+            return failed(unknown_sync(&exports.infos));
+        };
+        let models = match exports.schemas(index) {
+            Ok(models) => models,
+            Err(error) => return failed(SyncError::Internal(error)),
+        };
+        let prepared = match self
+            .prepare_connection(integration, provider_config_key, connection_id)
+            .await
+        {
+            Ok(prepared) => prepared,
+            Err(TriggerError::UnknownConnection {
+                integration,
+                connection_id,
+            }) => {
+                return failed(SyncError::UnknownConnection {
+                    integration,
+                    connection_id,
+                });
+            }
+            Err(other) => return failed(SyncError::Internal(other.to_string())),
+        };
+        let run_id = match crate::util::random_id() {
+            Ok(id) => id,
+            Err(error) => return failed(SyncError::Internal(error)),
+        };
+        let info = &exports.infos[index];
+        let progress = progress.unwrap_or_else(|| sync::new_progress(info));
+        progress.declare(info.models.iter().map(|model| model.name.clone()));
+        let run = Arc::new(SyncRun {
+            records: self.records.clone(),
+            connections: self.connections.clone(),
+            provider_config_key: provider_config_key.to_string(),
+            connection_id: connection_id.to_string(),
+            sync: sync.to_string(),
+            run_id,
+            models,
+            progress: progress.clone(),
+        });
+        let grant = Grant {
+            connection: prepared.guest,
+            policy: integration.policy.clone(),
+            authorization: prepared.authorization,
+            sync: None,
+        };
+        let (result, logs) = sync::run(
+            &self.sandboxes,
+            exports,
+            index,
+            grant,
+            run,
+            self.limits.sync_timeout(),
+        )
+        .await;
+        for line in &logs {
+            forward_to_tracing(provider_config_key, connection_id, sync, line);
+        }
+        SyncOutcome {
+            result,
+            counts: progress.counts(),
+            started_at,
+            finished_at: time::OffsetDateTime::now_utc(),
+            logs,
+        }
+    }
+
+    /// How many live records of `model` a connection has.
+    pub async fn record_count(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        model: &str,
+    ) -> Result<u64, crate::store::StoreError> {
+        self.records
+            .count_records(&RecordScope::new(provider_config_key, connection_id, model))
+            .await
     }
 
     /// Where an integration's component was loaded from.
@@ -357,6 +511,7 @@ impl Runtime {
             connection: prepared.guest,
             policy: integration.policy.clone(),
             authorization: prepared.authorization,
+            sync: None,
         };
         Ok((integration, grant))
     }

@@ -1,18 +1,21 @@
 //! The one "call a guest export in a fresh sandbox" step.
 //!
-//! Every guest call — an action's `run`, a component's `describe`, and tomorrow a sync's
-//! `fetch-data` or a webhook handler — goes through [`Sandboxes::call`]: a fresh
+//! Every guest call — an action's `run`, a component's `describe`, a sync's
+//! `fetch-data`, and tomorrow a webhook handler — goes through [`Sandboxes::call`]: a fresh
 //! `Store` holding only the capability states the call is granted, a memory cap, a yield
 //! to other work every epoch tick plus a wall-clock timeout, and one classification of what went wrong
 //! (timeout, memory limit, crash with the guest's panic message) with the captured run
 //! log. Adding a world means writing its export call as a closure, not copying this.
 
 use crate::bindings::connection as wit_connection;
+use crate::capabilities::checkpoint::CheckpointState;
 use crate::capabilities::connection::ConnectionState;
 use crate::capabilities::http::HttpState;
 use crate::capabilities::log::{LogLine, LogSource, LogState};
+use crate::capabilities::metadata::MetadataState;
+use crate::capabilities::records::{RecordsState, SyncRun};
 use crate::capabilities::wasi::WasiState;
-use crate::capabilities::{self, connection, http, log};
+use crate::capabilities::{self, checkpoint, connection, http, log, metadata, records};
 use crate::config::Limits;
 use crate::outbound::HttpPolicy;
 use futures_util::future::BoxFuture;
@@ -64,6 +67,9 @@ pub(crate) struct SandboxState {
     http: HttpState,
     log: LogState,
     wasi: WasiState,
+    records: RecordsState,
+    checkpoint: CheckpointState,
+    metadata: MetadataState,
 }
 
 impl SandboxState {
@@ -81,13 +87,19 @@ impl WasiView for SandboxState {
     }
 }
 
-/// Links what every guest world imports: deny-by-default WASI and terapi's capabilities.
+/// Links what the guest worlds import: deny-by-default WASI, terapi's capabilities, and
+/// the sync-only ones (`records`, `checkpoint`, `metadata`). One linker serves
+/// components of world `action` and `integration` alike; in an action's sandbox the
+/// sync-only imports answer with an error (their states hold no [`SyncRun`]).
 pub(crate) fn add_capabilities(linker: &mut Linker<SandboxState>) -> wasmtime::Result<()> {
     wasmtime_wasi::p2::add_to_linker_async(linker)?;
     capabilities::add_types_to_linker(linker)?;
     connection::add_to_linker(linker, |state| &mut state.connection)?;
     http::add_to_linker(linker, |state| &mut state.http)?;
     log::add_to_linker(linker, |state| &mut state.log)?;
+    records::add_to_linker(linker, |state| &mut state.records)?;
+    checkpoint::add_to_linker(linker, |state| &mut state.checkpoint)?;
+    metadata::add_to_linker(linker, |state| &mut state.metadata)?;
     Ok(())
 }
 
@@ -100,6 +112,8 @@ pub(crate) struct Grant {
     pub(crate) policy: Arc<HttpPolicy>,
     /// The `Authorization` value injected for the connection; secret.
     pub(crate) authorization: Option<HeaderValue>,
+    /// The sync run the call is (`None`: an action, a `describe`).
+    pub(crate) sync: Option<Arc<SyncRun>>,
 }
 
 /// Why a guest call produced no result of its own.
@@ -190,6 +204,9 @@ impl Sandboxes {
             ),
             log: LogState::default(),
             wasi: WasiState::new(self.limits.log_capture_bytes),
+            records: RecordsState::new(grant.sync.clone()),
+            checkpoint: CheckpointState::new(grant.sync.clone()),
+            metadata: MetadataState::new(grant.sync),
         };
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);

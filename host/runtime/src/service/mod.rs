@@ -5,14 +5,17 @@
 //! HTTP client, each integration's provider and outbound policy, and, once started, the
 //! [`Runtime`]. On top of them it runs the workflows: the OAuth connect and callback,
 //! deleting a connection with token revocation, all-or-nothing metadata changes, OAuth
-//! app credentials, asynchronous runs. Front ends only translate: HTTP requests or
+//! app credentials, asynchronous runs, and syncs (`sync.rs`: the scheduler, triggers,
+//! status, records). Front ends only translate: HTTP requests or
 //! command-line arguments in, [`ServiceError`]s out as status codes or messages.
 
 pub mod inbound;
 pub mod keys;
+mod sync;
 pub mod webhooks;
 
 pub use keys::{EnvLookup, process_env};
+pub use sync::{SchedulerHandle, SyncReset, SyncStatus};
 pub use webhooks::WebhookSettings;
 
 use crate::config::RuntimeConfig;
@@ -172,6 +175,8 @@ pub struct Service {
     /// within that time, on every node.
     webhook_secrets:
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Arc<str>)>>,
+    /// Wakes the sync scheduler when a run is asked for.
+    sync_wake: Arc<tokio::sync::Notify>,
 }
 
 impl std::fmt::Debug for Service {
@@ -247,6 +252,7 @@ impl Service {
             webhooks,
             webhook_written: Arc::new(tokio::sync::Notify::new()),
             webhook_secrets: std::sync::Mutex::new(std::collections::HashMap::new()),
+            sync_wake: Arc::new(tokio::sync::Notify::new()),
         })
     }
 
@@ -268,9 +274,7 @@ impl Service {
 
     /// Starts the runtime (loads every component) over the service's stores.
     pub async fn with_runtime(mut self) -> Result<Service, ServiceError> {
-        let runtime =
-            Runtime::with_connection_store(self.config.clone(), self.stores.connections.clone())
-                .await?;
+        let runtime = Runtime::with_stores(self.config.clone(), &self.stores).await?;
         self.runtime = Some(Arc::new(runtime));
         Ok(self)
     }
@@ -519,6 +523,7 @@ impl Service {
         connection.metadata = metadata;
         store.upsert(&connection).await?;
         tracing::info!(integration = %key, connection = %connection_id, "OAuth connection stored");
+        self.connection_created(&key, &connection_id).await?;
         Ok(Connected {
             provider_config_key: key,
             connection_id,
@@ -579,6 +584,11 @@ impl Service {
         if !self.connections().delete(key, connection_id).await? {
             return Err(ServiceError::unknown_connection(key, connection_id));
         }
+        // Its syncs stop with it (its records stay until they are cleared).
+        self.stores
+            .schedules
+            .delete_schedules(key, connection_id)
+            .await?;
         Ok(())
     }
 

@@ -127,7 +127,7 @@ impl Deliverer {
     /// One pass: claims what is due and delivers it concurrently. Returns how many
     /// deliveries were attempted.
     pub(crate) async fn deliver_due(&self) -> Result<usize, ServiceError> {
-        let due = self.outbox.claim_due(BATCH, CLAIM_LEASE).await?;
+        let due = self.outbox.claim_due_deliveries(BATCH, CLAIM_LEASE).await?;
         let count = due.len();
         let mut attempts = tokio::task::JoinSet::new();
         for delivery in due {

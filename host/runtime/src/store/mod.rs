@@ -8,9 +8,10 @@
 //! | [`RunStore`] | results of asynchronous action runs |
 //! | [`OutboxStore`] | webhooks to the application, until they are delivered |
 //! | [`WebhookEventStore`] | provider webhooks received, to process each once |
+//! | [`RecordStore`] | synced records and sync checkpoints |
+//! | [`ScheduleStore`] | sync schedules and their run leases |
 //!
-//! (Records, checkpoints, schedules and outbound webhooks join this list as traits of
-//! their own.) Every kind lives behind its trait so that state several nodes must share
+//! (Outbound webhooks join this list as a trait of its own.) Every kind lives behind its trait so that state several nodes must share
 //! is in the database, never in one process's memory. [`Stores::open`] opens every kind
 //! from the configuration's `database` setting: a SQLite file ([`SqliteStore`], all SQL
 //! in `sqlite.rs`) today; another backend is one more implementation of these traits and
@@ -24,13 +25,21 @@
 mod cache;
 mod cipher;
 mod outbox;
+mod records;
 mod runs;
+mod schedules;
 mod sqlite;
 
 pub use cache::CachingConnectionStore;
 pub use cipher::{AesGcmCipher, KeyError, PlaintextCipher};
 pub use outbox::{AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, NewDelivery};
+pub use records::{
+    RecordAction, RecordCursor, RecordPage, RecordQuery, RecordScope, StoredRecord, SyncScope,
+    WriteCounts,
+};
+pub(crate) use records::{content_hash, record_id};
 pub use runs::{RunLimits, RunState, StartRunError};
+pub use schedules::{FinishedRun, ScheduleState, SyncSchedule};
 pub use sqlite::SqliteStore;
 
 use crate::config::{Database, RuntimeConfig};
@@ -456,7 +465,7 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Claims up to `limit` pending deliveries that are due, for `lease`: no other
     /// worker (in this process or another sharing the database) gets them until the
     /// lease ends or an attempt is recorded. Oldest first.
-    async fn claim_due(
+    async fn claim_due_deliveries(
         &self,
         limit: usize,
         lease: std::time::Duration,
@@ -470,6 +479,154 @@ pub trait OutboxStore: Send + Sync + 'static {
     /// Makes a delivery pending again, due now, with its attempts reset; `false` if
     /// there is none with this id.
     async fn replay(&self, id: i64) -> Result<bool, StoreError>;
+}
+
+/// Synced records and sync checkpoints.
+///
+/// Every method is one transaction: a batch is written whole or not at all, and a
+/// checkpoint saved after a batch can never be newer than what was committed before it.
+/// Together with "re-saving identical content changes nothing", this makes a run killed
+/// at any moment resumable from its last checkpoint without losing or duplicating a
+/// record.
+#[async_trait]
+pub trait RecordStore: Send + Sync + 'static {
+    /// Creates or replaces records (JSON objects with a non-empty string `id`). A record
+    /// whose content is unchanged keeps its timestamps and cursor; it is only noted as
+    /// seen by `run` (for track-deletes). A later record in the batch with the same id
+    /// wins.
+    async fn save_records(
+        &self,
+        scope: &RecordScope,
+        records: Vec<Value>,
+        run: Option<&str>,
+    ) -> Result<WriteCounts, StoreError>;
+    /// Merges partial records (each with its `id`) into the stored ones: their top-level
+    /// keys replace the stored ones'. Fails, naming the record, when one does not exist
+    /// (or is deleted); then nothing of the batch is written.
+    async fn update_records(
+        &self,
+        scope: &RecordScope,
+        partial: Vec<Value>,
+        run: Option<&str>,
+    ) -> Result<WriteCounts, StoreError>;
+    /// Marks records deleted; unknown or already deleted ids are counted unchanged.
+    async fn delete_records(
+        &self,
+        scope: &RecordScope,
+        ids: Vec<String>,
+    ) -> Result<WriteCounts, StoreError>;
+    /// Marks deleted every live record of the scope that `run` did not save or update:
+    /// track-deletes, applied when a run succeeded.
+    async fn delete_records_not_seen_by(
+        &self,
+        scope: &RecordScope,
+        run: &str,
+    ) -> Result<WriteCounts, StoreError>;
+    /// The live (not deleted) records with these ids, in the order asked; unknown ids are
+    /// left out.
+    async fn records_by_ids(
+        &self,
+        scope: &RecordScope,
+        ids: Vec<String>,
+    ) -> Result<Vec<Value>, StoreError>;
+    /// Records in cursor order (see [`RecordQuery`]).
+    async fn list_records(
+        &self,
+        scope: &RecordScope,
+        query: &RecordQuery,
+    ) -> Result<RecordPage, StoreError>;
+    /// How many live records the scope holds.
+    async fn count_records(&self, scope: &RecordScope) -> Result<u64, StoreError>;
+    /// Forgets every record of the scope (a reset: the next run adds them afresh).
+    async fn clear_records(&self, scope: &RecordScope) -> Result<u64, StoreError>;
+    /// The sync's checkpoint, if one was saved.
+    async fn checkpoint(&self, scope: &SyncScope) -> Result<Option<Value>, StoreError>;
+    /// Saves the sync's checkpoint: a flat JSON object (no nested objects or arrays).
+    async fn save_checkpoint(
+        &self,
+        scope: &SyncScope,
+        checkpoint: &Value,
+    ) -> Result<(), StoreError>;
+    /// Forgets the sync's checkpoint.
+    async fn clear_checkpoint(&self, scope: &SyncScope) -> Result<(), StoreError>;
+}
+
+/// Sync schedules and their leases (see [`SyncSchedule`]). Every method is atomic in the
+/// database, so processes sharing it agree on who runs what.
+#[async_trait]
+pub trait ScheduleStore: Send + Sync + 'static {
+    /// Creates a started schedule due at `next_run_at` unless the sync already has one
+    /// for the connection (a paused one stays paused); `true` if it was created.
+    async fn ensure_schedule(
+        &self,
+        scope: &SyncScope,
+        next_run_at: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// The schedule, if there is one.
+    async fn schedule(&self, scope: &SyncScope) -> Result<Option<SyncSchedule>, StoreError>;
+    /// The schedules of an integration, optionally of one connection.
+    async fn schedules(
+        &self,
+        provider_config_key: &str,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<SyncSchedule>, StoreError>;
+    /// Starts (due at `next_run_at` if it was not scheduled yet) or pauses a schedule,
+    /// creating it if needed.
+    async fn set_schedule_state(
+        &self,
+        scope: &SyncScope,
+        state: ScheduleState,
+        next_run_at: OffsetDateTime,
+    ) -> Result<(), StoreError>;
+    /// Sets the connection's frequency override (`None`: the sync's default) and when
+    /// the schedule runs next, creating it (stopped) if needed.
+    async fn set_frequency(
+        &self,
+        scope: &SyncScope,
+        frequency: Option<&str>,
+        next_run_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError>;
+    /// Asks for a run as soon as possible (even when paused), creating the schedule
+    /// (stopped) if needed. Asking again before it started asks for nothing more.
+    async fn trigger(&self, scope: &SyncScope, at: OffsetDateTime) -> Result<(), StoreError>;
+    /// Claims up to `limit` due schedules (started and due, or triggered) whose lease is
+    /// free or expired, leasing them to `owner` until `lease_until`.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<SyncSchedule>, StoreError>;
+    /// Claims one schedule now, due or not (creating it, stopped, if needed); `None` if
+    /// a run holds its lease.
+    async fn claim(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<SyncSchedule>, StoreError>;
+    /// Extends `owner`'s lease; `false` if it no longer holds it.
+    async fn heartbeat(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool, StoreError>;
+    /// Records a run's result and releases `owner`'s lease.
+    async fn finish(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        run: &FinishedRun,
+    ) -> Result<(), StoreError>;
+    /// Forgets every schedule of a connection (it was deleted).
+    async fn delete_schedules(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Every store, opened from one configuration.
@@ -487,6 +644,10 @@ pub struct Stores {
     pub outbox: Arc<dyn OutboxStore>,
     /// Provider webhooks received.
     pub webhook_events: Arc<dyn WebhookEventStore>,
+    /// Synced records and checkpoints.
+    pub records: Arc<dyn RecordStore>,
+    /// Sync schedules.
+    pub schedules: Arc<dyn ScheduleStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -536,7 +697,9 @@ impl Stores {
             + IntegrationCredentialStore
             + RunStore
             + OutboxStore
-            + WebhookEventStore,
+            + WebhookEventStore
+            + RecordStore
+            + ScheduleStore,
     {
         Stores {
             connections: store.clone(),
@@ -544,7 +707,9 @@ impl Stores {
             integration_credentials: store.clone(),
             runs: store.clone(),
             outbox: store.clone(),
-            webhook_events: store,
+            webhook_events: store.clone(),
+            records: store.clone(),
+            schedules: store,
         }
     }
 }

@@ -20,7 +20,7 @@ use time::OffsetDateTime;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::pagination::{Page, list_response};
+use crate::pagination::{Page, list_response_counted};
 use crate::params::{self, Query};
 use crate::state::{Sim, iso, parse_time};
 
@@ -297,12 +297,13 @@ async fn list(State(sim): State<Sim>, auth: Auth, RawQuery(raw): RawQuery) -> Ap
         .filter(|c| created_before.is_none_or(|t| c.created_at < t))
         .collect();
     matching.sort_by_key(|item| std::cmp::Reverse(item.created_at));
-    let items = matching.into_iter().map(Candidate::to_json).collect();
-    Ok(axum::Json(list_response(
+    let items = page.window(&matching).iter().map(|c| c.to_json()).collect();
+    Ok(axum::Json(list_response_counted(
         sim.base_url(),
         "/v1/candidates",
         &query,
         page,
+        matching.len(),
         items,
     ))
     .into_response())

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 
 use crate::auth::Auth;
 use crate::error::{ApiError, ApiResult};
-use crate::pagination::{Page, list_response};
+use crate::pagination::{Page, list_response_counted};
 use crate::params::{self, Query};
 use crate::resources::reports::{self, Report};
 use crate::state::{Sim, State as SimState, iso, iso_opt};
@@ -223,12 +223,17 @@ async fn list(State(sim): State<Sim>, auth: Auth, RawQuery(raw): RawQuery) -> Ap
         .filter(|i| status.is_none_or(|s| i.status(now) == s))
         .collect();
     matching.sort_by_key(|item| std::cmp::Reverse(item.created_at));
-    let items = matching.into_iter().map(|i| i.to_json(now)).collect();
-    Ok(axum::Json(list_response(
+    let items = page
+        .window(&matching)
+        .iter()
+        .map(|i| i.to_json(now))
+        .collect();
+    Ok(axum::Json(list_response_counted(
         sim.base_url(),
         "/v1/invitations",
         &query,
         page,
+        matching.len(),
         items,
     ))
     .into_response())

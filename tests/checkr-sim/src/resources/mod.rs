@@ -32,6 +32,7 @@ pub(crate) fn router(sim: Sim) -> Router {
         .merge(nodes::routes())
         .merge(webhooks::routes())
         .merge(oauth::routes())
+        .merge(crate::control::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(from_fn(error::json_errors))

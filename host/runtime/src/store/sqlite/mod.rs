@@ -1,15 +1,21 @@
-//! The SQLite backend: every store trait over one database file; all SQL lives here.
+//! The SQLite backend: every store trait over one database file; all SQL lives here and
+//! in its child modules (`sqlite/records.rs`: records and checkpoints).
 //!
 //! rusqlite is blocking, so each call runs on tokio's blocking pool
 //! ([`SqliteStore::blocking`]): a slow disk or a lock held by another process never
 //! stalls the async threads that run guests and serve requests.
 
+mod records;
+mod schedules;
+
 use super::{
     AttemptOutcome, Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
     Delivery, DeliveryFilter, DeliveryStatus, IntegrationCredentialStore, IntegrationCredentials,
     MetadataUpdate, NewConnection, NewDelivery, OAuthSession, OAuthSessionStore, OutboxStore,
-    PlaintextCipher, RunLimits, RunState, RunStore, StartRunError, StoreError,
+    PlaintextCipher, RecordPage, RecordQuery, RecordScope, RecordStore, RunLimits, RunState,
+    RunStore, ScheduleStore, StartRunError, StoreError, SyncScope, WriteCounts,
 };
+use super::{FinishedRun, ScheduleState, SyncSchedule};
 use super::{ReceivedEvent, WebhookEventStore};
 use crate::runtime::TriggerError;
 use async_trait::async_trait;
@@ -92,6 +98,56 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider_config_key, event_id)
     );
     CREATE INDEX webhook_events_received ON webhook_events (received_at);",
+    // 6: synced records (SQL in `sqlite/records.rs`). Times are Unix milliseconds;
+    // `cursor` is the record's place in the one global change sequence
+    // (`record_sequence`); `seen_by` is the last sync run that saved it (track-deletes).
+    "CREATE TABLE records (
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        model TEXT NOT NULL,
+        record_id TEXT NOT NULL,
+        data TEXT NOT NULL,
+        hash TEXT NOT NULL,
+        first_seen_at INTEGER NOT NULL,
+        last_modified_at INTEGER NOT NULL,
+        last_action TEXT NOT NULL,
+        deleted_at INTEGER,
+        cursor INTEGER NOT NULL,
+        seen_by TEXT,
+        PRIMARY KEY (provider_config_key, connection_id, model, record_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX records_by_cursor ON records (provider_config_key, connection_id, model, cursor);
+    CREATE TABLE record_sequence (id INTEGER PRIMARY KEY CHECK (id = 1), value INTEGER NOT NULL);
+    INSERT INTO record_sequence (id, value) VALUES (1, 0);
+    CREATE TABLE sync_checkpoints (
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        sync TEXT NOT NULL,
+        checkpoint TEXT NOT NULL,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (provider_config_key, connection_id, sync)
+    );",
+    // 7: sync schedules (SQL in `sqlite/schedules.rs`): state STARTED/PAUSED/STOPPED,
+    // the connection's frequency override, the next slot, a pending trigger, the run
+    // lease, the last run's outcome. Times are Unix milliseconds.
+    "CREATE TABLE sync_schedules (
+        provider_config_key TEXT NOT NULL,
+        connection_id TEXT NOT NULL,
+        sync TEXT NOT NULL,
+        state TEXT NOT NULL,
+        frequency TEXT,
+        next_run_at INTEGER,
+        triggered INTEGER NOT NULL DEFAULT 0,
+        lease_owner TEXT,
+        lease_expires_at INTEGER,
+        last_started_at INTEGER,
+        last_finished_at INTEGER,
+        last_status TEXT,
+        last_result TEXT,
+        last_error TEXT,
+        PRIMARY KEY (provider_config_key, connection_id, sync)
+    );
+    CREATE INDEX sync_schedules_due ON sync_schedules (next_run_at);",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -911,7 +967,7 @@ impl Db {
         Ok(db.last_insert_rowid())
     }
 
-    fn claim_due(
+    fn claim_due_deliveries(
         &self,
         limit: usize,
         lease: std::time::Duration,
@@ -1032,12 +1088,12 @@ impl OutboxStore for SqliteStore {
         self.blocking(move |db| db.enqueue(&delivery)).await
     }
 
-    async fn claim_due(
+    async fn claim_due_deliveries(
         &self,
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.blocking(move |db| db.claim_due(limit, lease)).await
+        self.blocking(move |db| db.claim_due_deliveries(limit, lease)).await
     }
 
     async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError> {
@@ -1208,6 +1264,215 @@ impl RunStore for SqliteStore {
     async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError> {
         let id = id.to_string();
         self.blocking(move |db| db.run_state(&id)).await
+    }
+}
+
+#[async_trait]
+impl RecordStore for SqliteStore {
+    async fn save_records(
+        &self,
+        scope: &RecordScope,
+        records: Vec<Value>,
+        run: Option<&str>,
+    ) -> Result<WriteCounts, StoreError> {
+        let (scope, run) = (scope.clone(), run.map(str::to_string));
+        self.blocking(move |db| db.save_records(&scope, records, run.as_deref()))
+            .await
+    }
+
+    async fn update_records(
+        &self,
+        scope: &RecordScope,
+        partial: Vec<Value>,
+        run: Option<&str>,
+    ) -> Result<WriteCounts, StoreError> {
+        let (scope, run) = (scope.clone(), run.map(str::to_string));
+        self.blocking(move |db| db.update_records(&scope, partial, run.as_deref()))
+            .await
+    }
+
+    async fn delete_records(
+        &self,
+        scope: &RecordScope,
+        ids: Vec<String>,
+    ) -> Result<WriteCounts, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.delete_records(&scope, ids))
+            .await
+    }
+
+    async fn delete_records_not_seen_by(
+        &self,
+        scope: &RecordScope,
+        run: &str,
+    ) -> Result<WriteCounts, StoreError> {
+        let (scope, run) = (scope.clone(), run.to_string());
+        self.blocking(move |db| db.delete_records_not_seen_by(&scope, &run))
+            .await
+    }
+
+    async fn records_by_ids(
+        &self,
+        scope: &RecordScope,
+        ids: Vec<String>,
+    ) -> Result<Vec<Value>, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.records_by_ids(&scope, &ids))
+            .await
+    }
+
+    async fn list_records(
+        &self,
+        scope: &RecordScope,
+        query: &RecordQuery,
+    ) -> Result<RecordPage, StoreError> {
+        let (scope, query) = (scope.clone(), query.clone());
+        self.blocking(move |db| db.list_records(&scope, &query))
+            .await
+    }
+
+    async fn count_records(&self, scope: &RecordScope) -> Result<u64, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.count_records(&scope)).await
+    }
+
+    async fn clear_records(&self, scope: &RecordScope) -> Result<u64, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.clear_records(&scope)).await
+    }
+
+    async fn checkpoint(&self, scope: &SyncScope) -> Result<Option<Value>, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.checkpoint(&scope)).await
+    }
+
+    async fn save_checkpoint(
+        &self,
+        scope: &SyncScope,
+        checkpoint: &Value,
+    ) -> Result<(), StoreError> {
+        let (scope, checkpoint) = (scope.clone(), checkpoint.clone());
+        self.blocking(move |db| db.save_checkpoint(&scope, &checkpoint))
+            .await
+    }
+
+    async fn clear_checkpoint(&self, scope: &SyncScope) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.clear_checkpoint(&scope)).await
+    }
+}
+
+#[async_trait]
+impl ScheduleStore for SqliteStore {
+    async fn ensure_schedule(
+        &self,
+        scope: &SyncScope,
+        next_run_at: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.ensure_schedule(&scope, next_run_at))
+            .await
+    }
+
+    async fn schedule(&self, scope: &SyncScope) -> Result<Option<SyncSchedule>, StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.schedule(&scope)).await
+    }
+
+    async fn schedules(
+        &self,
+        provider_config_key: &str,
+        connection_id: Option<&str>,
+    ) -> Result<Vec<SyncSchedule>, StoreError> {
+        let (key, id) = (
+            provider_config_key.to_string(),
+            connection_id.map(str::to_string),
+        );
+        self.blocking(move |db| db.schedules(&key, id.as_deref()))
+            .await
+    }
+
+    async fn set_schedule_state(
+        &self,
+        scope: &SyncScope,
+        state: ScheduleState,
+        next_run_at: OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.set_schedule_state(&scope, state, next_run_at))
+            .await
+    }
+
+    async fn set_frequency(
+        &self,
+        scope: &SyncScope,
+        frequency: Option<&str>,
+        next_run_at: Option<OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let (scope, frequency) = (scope.clone(), frequency.map(str::to_string));
+        self.blocking(move |db| db.set_frequency(&scope, frequency.as_deref(), next_run_at))
+            .await
+    }
+
+    async fn trigger(&self, scope: &SyncScope, at: OffsetDateTime) -> Result<(), StoreError> {
+        let scope = scope.clone();
+        self.blocking(move |db| db.trigger(&scope, at)).await
+    }
+
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<SyncSchedule>, StoreError> {
+        let owner = owner.to_string();
+        self.blocking(move |db| db.claim_due(&owner, now, lease_until, limit))
+            .await
+    }
+
+    async fn claim(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+    ) -> Result<Option<SyncSchedule>, StoreError> {
+        let (scope, owner) = (scope.clone(), owner.to_string());
+        self.blocking(move |db| db.claim(&scope, &owner, now, lease_until))
+            .await
+    }
+
+    async fn heartbeat(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        lease_until: OffsetDateTime,
+    ) -> Result<bool, StoreError> {
+        let (scope, owner) = (scope.clone(), owner.to_string());
+        self.blocking(move |db| db.heartbeat(&scope, &owner, lease_until))
+            .await
+    }
+
+    async fn finish(
+        &self,
+        scope: &SyncScope,
+        owner: &str,
+        run: &FinishedRun,
+    ) -> Result<(), StoreError> {
+        let (scope, owner, run) = (scope.clone(), owner.to_string(), run.clone());
+        self.blocking(move |db| db.finish(&scope, &owner, &run))
+            .await
+    }
+
+    async fn delete_schedules(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+    ) -> Result<u64, StoreError> {
+        let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
+        self.blocking(move |db| db.delete_schedules(&key, &id))
+            .await
     }
 }
 
@@ -1608,12 +1873,12 @@ mod outbox_tests {
         let store = SqliteStore::in_memory().expect("store");
         let id = store.enqueue(&webhook("{\"a\":1}")).await.expect("enqueue");
         let lease = Duration::from_secs(60);
-        let first = store.claim_due(10, lease).await.expect("claim");
+        let first = store.claim_due_deliveries(10, lease).await.expect("claim");
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].id, id);
         assert_eq!(first[0].body, "{\"a\":1}");
         assert!(
-            store.claim_due(10, lease).await.expect("claim").is_empty(),
+            store.claim_due_deliveries(10, lease).await.expect("claim").is_empty(),
             "leased"
         );
         store
@@ -1623,7 +1888,7 @@ mod outbox_tests {
             )
             .await
             .expect("retry");
-        let again = store.claim_due(10, lease).await.expect("claim");
+        let again = store.claim_due_deliveries(10, lease).await.expect("claim");
         assert_eq!(again.len(), 1, "due again after a failed attempt");
         assert_eq!(again[0].attempts, 1);
         assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
@@ -1634,7 +1899,7 @@ mod outbox_tests {
         let delivered = store.delivery(id).await.expect("read").expect("exists");
         assert_eq!(delivered.status, DeliveryStatus::Delivered);
         assert!(delivered.delivered_at.is_some());
-        assert!(store.claim_due(10, lease).await.expect("claim").is_empty());
+        assert!(store.claim_due_deliveries(10, lease).await.expect("claim").is_empty());
     }
 
     #[tokio::test]
@@ -1643,7 +1908,7 @@ mod outbox_tests {
         store.enqueue(&webhook("{}")).await.expect("enqueue");
         assert_eq!(
             store
-                .claim_due(10, Duration::ZERO)
+                .claim_due_deliveries(10, Duration::ZERO)
                 .await
                 .expect("claim")
                 .len(),
@@ -1651,7 +1916,7 @@ mod outbox_tests {
         );
         assert_eq!(
             store
-                .claim_due(10, Duration::ZERO)
+                .claim_due_deliveries(10, Duration::ZERO)
                 .await
                 .expect("claim")
                 .len(),
@@ -1692,7 +1957,7 @@ mod outbox_tests {
         );
         assert!(
             store
-                .claim_due(10, Duration::from_secs(60))
+                .claim_due_deliveries(10, Duration::from_secs(60))
                 .await
                 .expect("claim")
                 .is_empty()
@@ -1700,7 +1965,7 @@ mod outbox_tests {
         assert!(store.replay(failed).await.expect("replay"));
         assert!(!store.replay(9999).await.expect("replay unknown"));
         let due = store
-            .claim_due(10, Duration::from_secs(60))
+            .claim_due_deliveries(10, Duration::from_secs(60))
             .await
             .expect("claim");
         assert_eq!(due.len(), 1);
