@@ -61,7 +61,7 @@ pub struct Output {
 /// Every package of the account (every page of `GET /v1/packages`).
 pub fn all_packages() -> Result<Vec<Package>, ActionError> {
     Ok(checkr::paginator()
-        .pages::<Package>(checkr::read("/v1/packages")?)
+        .pages::<Package>(checkr::idempotent("/v1/packages")?)
         .collect_up_to(None)?
         .items)
 }

@@ -9,5 +9,5 @@ use terapi_sdk::ActionError;
 /// Cancels the invitation and returns it as canceled.
 pub fn run(input: InvitationRef) -> Result<Invitation, ActionError> {
     let id = input.checked_id()?;
-    terapi_sdk::delete(checkr::read(&checkr::path("invitations", id))?)?.json()
+    terapi_sdk::delete(checkr::idempotent(&checkr::path("invitations", id))?)?.json()
 }

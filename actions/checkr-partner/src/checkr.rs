@@ -23,15 +23,16 @@ pub fn access_token() -> Result<String, ActionError> {
 }
 
 /// A request to `endpoint` authenticated as Checkr requires: HTTP Basic with the access
-/// token as user name and an empty password. No retries: see [`read`] for requests that
-/// may be repeated.
+/// token as user name and an empty password. No retries: see [`idempotent`] for requests
+/// that may be repeated.
 pub fn request(endpoint: &str) -> Result<Request, ActionError> {
     let token = access_token()?;
     Ok(Request::new(endpoint).header("Authorization", terapi_sdk::basic_auth(&token, "")))
 }
 
-/// [`request`] for a call that is safe to repeat, with [`RETRIES`] retries.
-pub fn read(endpoint: &str) -> Result<Request, ActionError> {
+/// [`request`] for a call that is safe to repeat (a GET, or a DELETE of one resource),
+/// with [`RETRIES`] retries.
+pub fn idempotent(endpoint: &str) -> Result<Request, ActionError> {
     Ok(request(endpoint)?.retries(RETRIES))
 }
 

@@ -8,6 +8,7 @@ use terapi_sdk::ActionError;
 /// `report_id` (see `get-report`).
 pub fn run(input: InvitationRef) -> Result<Invitation, ActionError> {
     let id = input.checked_id()?;
-    let request = checkr::read(&checkr::path("invitations", id))?.param("include_deleted", "true");
+    let request =
+        checkr::idempotent(&checkr::path("invitations", id))?.param("include_deleted", "true");
     terapi_sdk::get(request)?.json()
 }

@@ -23,5 +23,5 @@ pub fn run(input: Input) -> Result<Candidate, ActionError> {
         errors.add("id", "must be a Checkr candidate id");
     }
     errors.into_result()?;
-    terapi_sdk::get(checkr::read(&checkr::path("candidates", id))?)?.json()
+    terapi_sdk::get(checkr::idempotent(&checkr::path("candidates", id))?)?.json()
 }

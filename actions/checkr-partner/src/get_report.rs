@@ -62,5 +62,5 @@ pub fn run(input: Input) -> Result<Report, ActionError> {
         errors.add("id", "must be a Checkr report id");
     }
     errors.into_result()?;
-    terapi_sdk::get(checkr::read(&checkr::path("reports", id))?)?.json()
+    terapi_sdk::get(checkr::idempotent(&checkr::path("reports", id))?)?.json()
 }

@@ -46,7 +46,7 @@ pub struct Output {
 /// Lists the candidates that match the filters.
 pub fn run(input: Input) -> Result<Output, ActionError> {
     let filters = filters(&input)?;
-    let mut request = checkr::read("/v1/candidates")?;
+    let mut request = checkr::idempotent("/v1/candidates")?;
     for (name, value) in filters {
         request = request.param(name, value);
     }

@@ -26,7 +26,7 @@ pub struct Output {
 
 /// Every node of the account's hierarchy.
 pub fn all_nodes(include_packages: bool) -> Result<Vec<Node>, ActionError> {
-    let mut request = checkr::read("/v1/nodes")?;
+    let mut request = checkr::idempotent("/v1/nodes")?;
     if include_packages {
         request = request.param("include", "packages");
     }

@@ -29,8 +29,8 @@ mod oauth;
 mod proxy;
 mod records;
 mod scripts;
-mod webhooks;
 mod syncs;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};

@@ -2,7 +2,7 @@
 //! `reports`. Their models are in [`models`]; what they share (timestamps, resuming a
 //! listing at a page) is here.
 //!
-//! Every request goes through [`checkr::read`](crate::checkr::read), so the host retries
+//! Every request goes through [`checkr::idempotent`](crate::checkr::idempotent), so the host retries
 //! 429s after Checkr's `X-Ratelimit-Reset` and 5xx with backoff; listings use Checkr's
 //! pagination (`per_page=100`, following `next_href`), and each page is saved as it
 //! arrives.
@@ -23,7 +23,7 @@ pub fn pages_from<T: DeserializeOwned>(
     params: &[(&str, String)],
     first_page: u32,
 ) -> Result<Pages<T>, ActionError> {
-    let mut request = checkr::read(endpoint)?;
+    let mut request = checkr::idempotent(endpoint)?;
     for (name, value) in params {
         request = request.param(*name, value);
     }

@@ -45,7 +45,7 @@ pub fn to_fetch(ids: &[String], stored: &[Report]) -> Vec<String> {
 
 /// `GET /v1/reports/{id}`; `None` when Checkr answers 404.
 fn fetch_report(id: &str) -> Result<Option<Report>, ActionError> {
-    let response = terapi_sdk::get(checkr::read(&checkr::path("reports", id))?)?;
+    let response = terapi_sdk::get(checkr::idempotent(&checkr::path("reports", id))?)?;
     if response.status == 404 {
         terapi_sdk::warn!("reports: report {id} was not found; skipped");
         return Ok(None);

@@ -1093,7 +1093,8 @@ impl OutboxStore for SqliteStore {
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.blocking(move |db| db.claim_due_deliveries(limit, lease)).await
+        self.blocking(move |db| db.claim_due_deliveries(limit, lease))
+            .await
     }
 
     async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError> {
@@ -1878,7 +1879,11 @@ mod outbox_tests {
         assert_eq!(first[0].id, id);
         assert_eq!(first[0].body, "{\"a\":1}");
         assert!(
-            store.claim_due_deliveries(10, lease).await.expect("claim").is_empty(),
+            store
+                .claim_due_deliveries(10, lease)
+                .await
+                .expect("claim")
+                .is_empty(),
             "leased"
         );
         store
@@ -1899,7 +1904,13 @@ mod outbox_tests {
         let delivered = store.delivery(id).await.expect("read").expect("exists");
         assert_eq!(delivered.status, DeliveryStatus::Delivered);
         assert!(delivered.delivered_at.is_some());
-        assert!(store.claim_due_deliveries(10, lease).await.expect("claim").is_empty());
+        assert!(
+            store
+                .claim_due_deliveries(10, lease)
+                .await
+                .expect("claim")
+                .is_empty()
+        );
     }
 
     #[tokio::test]
