@@ -242,6 +242,7 @@ fn run(args: &[String]) -> Result<()> {
         }
         Action::Test => {
             build_actions(&actions_manifest)?;
+            install_nango_client(&repo)?;
             Cmd::cargo()
                 .current_dir(&repo)
                 .args(cargo_test_args(&opts.passthrough))
@@ -273,6 +274,30 @@ fn run(args: &[String]) -> Result<()> {
         }
         Action::Lint => lint(&repo),
     }
+}
+
+/// Installs Nango's Node client (`@nangohq/node`, pinned by `tests/nango-client`'s
+/// lockfile) for the e2e tests that drive terapi with it, unless it is there already.
+fn install_nango_client(repo: &Path) -> Result<()> {
+    let dir = repo.join("tests").join("nango-client");
+    if dir
+        .join("node_modules")
+        .join("@nangohq")
+        .join("node")
+        .is_dir()
+    {
+        return Ok(());
+    }
+    Cmd::new("npm")
+        .current_dir(&dir)
+        .args(["ci", "--no-audit", "--no-fund"])
+        .run()
+        .map_err(|error| {
+            error.help(
+                "the e2e tests drive terapi with Nango's Node client: install Node.js 20+ and \
+                 npm (e.g. `apt-get install nodejs npm`), then run `npm ci` in tests/nango-client",
+            )
+        })
 }
 
 fn main_help() -> String {

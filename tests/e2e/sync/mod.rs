@@ -6,5 +6,6 @@ mod api;
 mod checkr;
 mod cli;
 mod crash;
+mod nango_client;
 mod numbers;
 mod support;
