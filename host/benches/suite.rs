@@ -37,6 +37,8 @@ struct Scale {
     p5_in_flight: usize,
     p5_sequential: usize,
     p4_starts: usize,
+    p6_small: usize,
+    p6_large: usize,
     p7_events: usize,
 }
 
@@ -47,6 +49,8 @@ const FULL: Scale = Scale {
     p5_in_flight: 1_000,
     p5_sequential: 100_000,
     p4_starts: 15,
+    p6_small: 10_000,
+    p6_large: 100_000,
     p7_events: 2_000,
 };
 
@@ -57,6 +61,8 @@ const SMOKE: Scale = Scale {
     p5_in_flight: 20,
     p5_sequential: 200,
     p4_starts: 2,
+    p6_small: 150,
+    p6_large: 300,
     p7_events: 64,
 };
 
@@ -306,6 +312,160 @@ async fn trigger_over_http(client: &reqwest::Client, url: &str, action: &str) {
         response.status()
     );
     response.bytes().await.expect("body");
+}
+
+/// Peak RSS since the last reset (`VmHWM`), in bytes.
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmHWM:"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|kb| kb.parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
+}
+
+/// Resets the peak RSS to the current RSS (Linux: `5` to `clear_refs`).
+fn reset_peak_rss() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+/// What P6 measured.
+struct SyncFigures {
+    records: usize,
+    host: Duration,
+    native: Duration,
+    peak_small: u64,
+    peak_large: u64,
+    paged: usize,
+    paging: Duration,
+}
+
+/// P6: a full `candidates` sync of `scale.p6_large` simulator candidates through the host
+/// (guest, HTTP capability, records capability, SQLite) against a native loop fetching
+/// the same pages with reqwest and making the same record writes; peak RSS of a
+/// `p6_small` and a `p6_large` sync; paging through the records over the HTTP API.
+async fn sync_figures(bench: &Bench, scale: &Scale) -> SyncFigures {
+    let harness = &bench.harness;
+    let (small, large) = ("p6-small", "p6-large");
+    for (connection, n) in [(small, scale.p6_small), (large, scale.p6_large)] {
+        let token = format!("token-{connection}");
+        harness
+            .sim
+            .add_token(&token, checkr_sim::AccountSeed::new(connection));
+        assert!(harness.sim.seed_candidates(&token, n), "seeded");
+        harness
+            .runtime
+            .connections()
+            .upsert(&terapi_runtime::NewConnection::new(
+                CHECKR,
+                connection,
+                "checkr-partner",
+                terapi_runtime::Credentials::access_token(token),
+            ))
+            .await
+            .expect("connection");
+    }
+    let run = |connection: &'static str| async move {
+        reset_peak_rss();
+        let started = Instant::now();
+        let outcome = harness
+            .runtime
+            .run_sync(CHECKR, connection, "candidates")
+            .await;
+        let took = started.elapsed();
+        assert!(
+            outcome.result.is_ok(),
+            "the sync failed: {:?}",
+            outcome.result
+        );
+        (
+            took,
+            peak_rss_bytes(),
+            outcome.counts.get("Candidate").map_or(0, |c| c.added),
+        )
+    };
+    let (_, peak_small, _) = run(small).await;
+    let (host, peak_large, added) = run(large).await;
+    assert_eq!(added as usize, scale.p6_large, "every candidate added");
+
+    // The same pages, fetched natively, with the same record writes.
+    let store = terapi_runtime::SqliteStore::open(&harness.runtime_database()).expect("store");
+    let scope = terapi_runtime::RecordScope::new(CHECKR, "p6-native", "Candidate");
+    let started = Instant::now();
+    let mut url = format!("{}/v1/candidates?per_page=100", harness.sim.base_url());
+    let mut saved = 0usize;
+    loop {
+        let page: Value = bench
+            .client
+            .get(&url)
+            .basic_auth(format!("token-{large}"), Some(""))
+            .send()
+            .await
+            .expect("page")
+            .json()
+            .await
+            .expect("JSON page");
+        let items: Vec<Value> = page["data"].as_array().cloned().unwrap_or_default();
+        saved += items.len();
+        terapi_runtime::RecordStore::save_records(&store, &scope, items, Some("native-run"))
+            .await
+            .expect("saved");
+        match page["next_href"].as_str() {
+            Some(next) if !next.is_empty() => url = next.to_string(),
+            _ => break,
+        }
+    }
+    let native = started.elapsed();
+    assert_eq!(saved, scale.p6_large, "the native loop saw every candidate");
+
+    // The records API, 1,000 at a time.
+    let mut config = support::config(&harness.runtime_data_dir(), &harness.sim.base_url());
+    config.data_dir = harness.runtime_data_dir();
+    config.server.sync_scheduler = false;
+    let (server, stop) = start_server(config).await;
+    let started = Instant::now();
+    let mut paged = 0usize;
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut request = bench
+            .client
+            .get(format!("{server}/records"))
+            .bearer_auth(SECRET_KEY)
+            .header("Connection-Id", large)
+            .header("Provider-Config-Key", CHECKR)
+            .query(&[("model", "Candidate"), ("limit", "1000")]);
+        if let Some(cursor) = &cursor {
+            request = request.query(&[("cursor", cursor.as_str())]);
+        }
+        let page: Value = request
+            .send()
+            .await
+            .expect("records")
+            .json()
+            .await
+            .expect("JSON");
+        paged += page["records"].as_array().map_or(0, Vec::len);
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => break,
+        }
+    }
+    let paging = started.elapsed();
+    let _ = stop.send(());
+    assert_eq!(
+        paged, scale.p6_large,
+        "the records API pages through every record"
+    );
+    SyncFigures {
+        records: scale.p6_large,
+        host,
+        native,
+        peak_small,
+        peak_large,
+        paged,
+        paging,
+    }
 }
 
 /// Concurrency of the webhook burst (P7).
@@ -830,6 +990,47 @@ async fn run(scale: &Scale) -> String {
         node.as_ref()
             .and_then(|node| node["rss_growth_bytes_per_task"].as_f64())
             .map_or("n/a".to_string(), |bytes| format!("{bytes:.1}"))
+    );
+    let p6 = sync_figures(&bench, scale).await;
+    let per_second = |count: usize, took: Duration| count as f64 / took.as_secs_f64().max(1e-9);
+    let _ = writeln!(out, "\n## P6 — sync throughput and memory\n");
+    let _ = writeln!(
+        out,
+        "A full `candidates` sync of {} simulator candidates (Checkr component, 100 per page) into SQLite, \
+         against a native loop fetching the same pages with reqwest and making the same record writes \
+         (target: host ≤ 1.3× native). Peak RSS is the process's high-water mark during each sync \
+         (target: the larger sync within 32 MiB of the smaller). Paging: `GET /records`, 1,000 a page \
+         (target ≥ 100,000 records/s).\n",
+        p6.records
+    );
+    let _ = writeln!(out, "| what | figure |\n| --- | --- |");
+    let _ = writeln!(
+        out,
+        "| through the host | {:.2} s ({:.0} records/s) |",
+        p6.host.as_secs_f64(),
+        per_second(p6.records, p6.host)
+    );
+    let _ = writeln!(
+        out,
+        "| native loop | {:.2} s ({:.0} records/s) |",
+        p6.native.as_secs_f64(),
+        per_second(p6.records, p6.native)
+    );
+    let _ = writeln!(out, "| host / native | {:.2}× |", ratio(p6.host, p6.native));
+    let _ = writeln!(
+        out,
+        "| peak RSS, {} records / {} records | {} / {} |",
+        scale.p6_small,
+        scale.p6_large,
+        mib(p6.peak_small),
+        mib(p6.peak_large)
+    );
+    let _ = writeln!(
+        out,
+        "| records API paging | {} records in {:.2} s ({:.0} records/s) |",
+        p6.paged,
+        p6.paging.as_secs_f64(),
+        per_second(p6.paged, p6.paging)
     );
     let (p7_rate, p7_latency) = webhook_ingest(
         scale,

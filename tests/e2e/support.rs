@@ -99,6 +99,18 @@ pub struct Harness {
 }
 
 impl Harness {
+    /// Where the runtime keeps its data (database, component cache).
+    #[allow(dead_code)]
+    pub fn runtime_data_dir(&self) -> std::path::PathBuf {
+        self._data_dir.path().to_path_buf()
+    }
+
+    /// The runtime's database file.
+    #[allow(dead_code)]
+    pub fn runtime_database(&self) -> std::path::PathBuf {
+        config(self._data_dir.path(), "http://unused.invalid").database_path()
+    }
+
     pub async fn start() -> Harness {
         Self::start_with(|_| {}).await
     }
