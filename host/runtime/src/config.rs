@@ -122,6 +122,9 @@ pub struct ServerConfig {
     pub webhook_dedupe_window_secs: u64,
     /// Largest provider webhook body accepted, in bytes.
     pub webhook_max_body_bytes: usize,
+    /// Also send a sync webhook when a sync run fails (by default only runs that changed
+    /// records send one), as Nango's "send webhooks on sync errors" setting.
+    pub webhook_on_sync_error: bool,
     /// Whether `terapi serve` runs the sync scheduler (scheduled, auto-started and
     /// triggered syncs). Off for a node that should only serve the API while others,
     /// sharing the database, run syncs.
@@ -149,6 +152,7 @@ impl Default for ServerConfig {
             // Checkr's events are a few KiB; 1 MiB is generous and bounds what an
             // unauthenticated request can make the host buffer before checking it.
             webhook_max_body_bytes: 1 << 20,
+            webhook_on_sync_error: false,
             sync_scheduler: true,
         }
     }

@@ -9,3 +9,4 @@ mod crash;
 mod nango_client;
 mod numbers;
 mod support;
+mod webhooks;

@@ -109,6 +109,8 @@ struct Runner {
     /// How long a lease holds without a heartbeat (`limits.sync_lease_ms`); renewed
     /// every third of it.
     lease: Duration,
+    /// Where sync webhooks are written, when the application wants them.
+    notifier: Option<super::webhooks::SyncNotifier>,
 }
 
 impl Runner {
@@ -190,6 +192,9 @@ impl Runner {
         }
         if let Err(error) = self.schedules.finish(&scope, &self.owner, &finished).await {
             tracing::error!(sync = %scope.sync, %error, "cannot record a sync run's result");
+        }
+        if let Some(notifier) = &self.notifier {
+            notifier.notify(&scope, &outcome).await;
         }
         outcome
     }
@@ -273,6 +278,7 @@ impl Service {
             schedules: self.stores.schedules.clone(),
             owner: crate::util::random_id().map_err(ServiceError::internal)?,
             lease: self.config.limits.sync_lease(),
+            notifier: self.sync_notifier(),
         })
     }
 

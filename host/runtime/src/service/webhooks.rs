@@ -14,12 +14,14 @@
 //! * **Shared by nodes**: a worker claims due deliveries for a lease, so two nodes never
 //!   send the same attempt, and a node that dies mid-delivery strands nothing.
 
-use super::ServiceError;
 use super::keys::EnvLookup;
+use super::{Service, ServiceError};
 use crate::config::RuntimeConfig;
-use crate::store::{AttemptOutcome, Delivery, OutboxStore};
-use crate::util::{hex, root_cause};
+use crate::runtime::SyncOutcome;
+use crate::store::{AttemptOutcome, Delivery, NewDelivery, OutboxStore, SyncScope};
+use crate::util::{hex, iso, root_cause};
 use hmac::{Hmac, Mac};
+use serde_json::{Value, json};
 use sha2::Sha256;
 use std::sync::Arc;
 use std::time::Duration;
@@ -210,6 +212,93 @@ impl Deliverer {
         }
         self.outbox.record_attempt(delivery.id, &outcome).await?;
         Ok(())
+    }
+}
+
+/// The sync webhooks a run sends, in Nango's shape: one per model whose records changed
+/// when it succeeded (`responseResults` with the counts), or one per model when it
+/// failed and `on_error` (`server.webhook_on_sync_error`).
+pub(crate) fn sync_webhooks(
+    scope: &SyncScope,
+    outcome: &SyncOutcome,
+    on_error: bool,
+) -> Vec<Value> {
+    let mut bodies = Vec::new();
+    for (model, counts) in &outcome.counts {
+        let mut body = json!({
+            "from": "terapi",
+            "type": "sync",
+            "connectionId": scope.connection_id,
+            "providerConfigKey": scope.provider_config_key,
+            "syncName": scope.sync,
+            "model": model,
+            "syncType": "INCREMENTAL",
+        });
+        match &outcome.result {
+            Ok(()) if counts.changed() => {
+                body["success"] = Value::Bool(true);
+                body["responseResults"] = json!({
+                    "added": counts.added,
+                    "updated": counts.updated,
+                    "deleted": counts.deleted,
+                });
+                body["modifiedAfter"] = iso(outcome.started_at);
+                body["queryTimeStamp"] = iso(outcome.finished_at);
+            }
+            Err(error) if on_error => {
+                body["success"] = Value::Bool(false);
+                body["error"] = json!({ "type": "script_error", "description": error.to_string() });
+                body["startedAt"] = iso(outcome.started_at);
+                body["failedAt"] = iso(outcome.finished_at);
+            }
+            _ => continue,
+        }
+        bodies.push(body);
+    }
+    bodies
+}
+
+/// Writes a sync run's webhooks to the outbox (and wakes the worker).
+#[derive(Clone)]
+pub(crate) struct SyncNotifier {
+    outbox: Arc<dyn OutboxStore>,
+    written: Arc<tokio::sync::Notify>,
+    on_error: bool,
+}
+
+impl SyncNotifier {
+    /// Writes the webhooks `outcome` calls for.
+    pub(crate) async fn notify(&self, scope: &SyncScope, outcome: &SyncOutcome) {
+        let bodies = sync_webhooks(scope, outcome, self.on_error);
+        if bodies.is_empty() {
+            return;
+        }
+        for body in bodies {
+            let delivery = NewDelivery {
+                kind: "sync".into(),
+                provider_config_key: Some(scope.provider_config_key.clone()),
+                connection_id: Some(scope.connection_id.clone()),
+                body: body.to_string(),
+            };
+            if let Err(error) = self.outbox.enqueue(&delivery).await {
+                tracing::error!(sync = %scope.sync, %error, "cannot write a sync webhook to the outbox");
+            }
+        }
+        self.written.notify_one();
+    }
+}
+
+impl Service {
+    /// What writes sync webhooks, when a webhook URL is configured.
+    pub(crate) fn sync_notifier(&self) -> Option<SyncNotifier> {
+        match self.webhook_settings() {
+            Ok(Some(_)) => Some(SyncNotifier {
+                outbox: self.stores.outbox.clone(),
+                written: self.webhook_written.clone(),
+                on_error: self.config.server.webhook_on_sync_error,
+            }),
+            _ => None,
+        }
     }
 }
 
