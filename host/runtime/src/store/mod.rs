@@ -8,8 +8,8 @@
 //! | [`RunStore`] | results of asynchronous action runs |
 //! | [`RecordStore`] | synced records and sync checkpoints |
 //! | [`ScheduleStore`] | sync schedules and their run leases |
-//!
-//! (Outbound webhooks join this list as a trait of its own.) Every kind lives behind its trait so that state several nodes must share
+//! | [`WebhookStore`] | the outbox of webhooks sent to the application |
+//! Every kind lives behind its trait so that state several nodes must share
 //! is in the database, never in one process's memory. [`Stores::open`] opens every kind
 //! from the configuration's `database` setting: a SQLite file ([`SqliteStore`], all SQL
 //! in `sqlite.rs`) today; another backend is one more implementation of these traits and
@@ -26,6 +26,7 @@ mod records;
 mod runs;
 mod schedules;
 mod sqlite;
+mod webhooks;
 
 pub use cache::CachingConnectionStore;
 pub use cipher::{AesGcmCipher, KeyError, PlaintextCipher};
@@ -37,6 +38,7 @@ pub(crate) use records::{content_hash, record_id};
 pub use runs::{RunLimits, RunState, StartRunError};
 pub use schedules::{FinishedRun, ScheduleState, SyncSchedule};
 pub use sqlite::SqliteStore;
+pub use webhooks::{OutboundWebhook, WebhookStatus};
 
 use crate::config::{Database, RuntimeConfig};
 use crate::runtime::TriggerError;
@@ -538,6 +540,36 @@ pub trait ScheduleStore: Send + Sync + 'static {
     ) -> Result<u64, StoreError>;
 }
 
+/// The outbox of webhooks to the application (see [`OutboundWebhook`]).
+#[async_trait]
+pub trait WebhookStore: Send + Sync + 'static {
+    /// Queues a webhook, due now; returns its id.
+    async fn enqueue_webhook(&self, url: &str, body: &str) -> Result<i64, StoreError>;
+    /// Claims up to `limit` pending webhooks due at `now`; they are not due again
+    /// before `lease_until` (a delivery whose process died is retried then).
+    async fn claim_webhooks(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<OutboundWebhook>, StoreError>;
+    /// Records an attempt: delivered (`Ok`), or failed with the error and when to retry
+    /// (`None`: give up, the webhook is `FAILED`).
+    async fn webhook_attempted(
+        &self,
+        id: i64,
+        outcome: Result<(), (String, Option<OffsetDateTime>)>,
+    ) -> Result<(), StoreError>;
+    /// The newest webhooks, optionally only those with `status`.
+    async fn list_webhooks(
+        &self,
+        status: Option<WebhookStatus>,
+        limit: usize,
+    ) -> Result<Vec<OutboundWebhook>, StoreError>;
+    /// Queues a webhook again, due now (attempts reset); `false` if there is none.
+    async fn replay_webhook(&self, id: i64) -> Result<bool, StoreError>;
+}
+
 /// Every store, opened from one configuration.
 #[derive(Clone)]
 pub struct Stores {
@@ -553,6 +585,8 @@ pub struct Stores {
     pub records: Arc<dyn RecordStore>,
     /// Sync schedules.
     pub schedules: Arc<dyn ScheduleStore>,
+    /// The outbox of webhooks to the application.
+    pub webhooks: Arc<dyn WebhookStore>,
 }
 
 impl std::fmt::Debug for Stores {
@@ -602,7 +636,8 @@ impl Stores {
             + IntegrationCredentialStore
             + RunStore
             + RecordStore
-            + ScheduleStore,
+            + ScheduleStore
+            + WebhookStore,
     {
         Stores {
             connections: store.clone(),
@@ -610,7 +645,8 @@ impl Stores {
             integration_credentials: store.clone(),
             runs: store.clone(),
             records: store.clone(),
-            schedules: store,
+            schedules: store.clone(),
+            webhooks: store,
         }
     }
 }

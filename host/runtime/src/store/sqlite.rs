@@ -7,6 +7,7 @@
 
 mod records;
 mod schedules;
+mod webhooks;
 
 use super::{
     Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
@@ -15,7 +16,9 @@ use super::{
     RecordStore, RunLimits, RunState, RunStore, ScheduleStore, StartRunError, StoreError,
     SyncScope, WriteCounts,
 };
-use super::{FinishedRun, ScheduleState, SyncSchedule};
+use super::{
+    FinishedRun, OutboundWebhook, ScheduleState, SyncSchedule, WebhookStatus, WebhookStore,
+};
 use crate::runtime::TriggerError;
 use async_trait::async_trait;
 use rusqlite::{Row, params};
@@ -118,6 +121,20 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider_config_key, connection_id, sync)
     );
     CREATE INDEX sync_schedules_due ON sync_schedules (next_run_at);",
+    // 6: the outbox of webhooks to the application (SQL in `sqlite/webhooks.rs`): the body
+    // exactly as sent (signed at delivery), attempts, PENDING/DELIVERED/FAILED.
+    "CREATE TABLE webhook_outbox (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        url TEXT NOT NULL,
+        body TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL,
+        status TEXT NOT NULL,
+        next_attempt_at INTEGER,
+        delivered_at INTEGER,
+        last_error TEXT
+    );
+    CREATE INDEX webhook_outbox_due ON webhook_outbox (status, next_attempt_at);",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -1114,6 +1131,48 @@ impl ScheduleStore for SqliteStore {
     ) -> Result<u64, StoreError> {
         let (key, id) = (provider_config_key.to_string(), connection_id.to_string());
         self.blocking(move |db| db.delete_schedules(&key, &id))
+            .await
+    }
+}
+
+#[async_trait]
+impl WebhookStore for SqliteStore {
+    async fn enqueue_webhook(&self, url: &str, body: &str) -> Result<i64, StoreError> {
+        let (url, body) = (url.to_string(), body.to_string());
+        self.blocking(move |db| db.enqueue_webhook(&url, &body, OffsetDateTime::now_utc()))
+            .await
+    }
+
+    async fn claim_webhooks(
+        &self,
+        now: OffsetDateTime,
+        lease_until: OffsetDateTime,
+        limit: usize,
+    ) -> Result<Vec<OutboundWebhook>, StoreError> {
+        self.blocking(move |db| db.claim_webhooks(now, lease_until, limit))
+            .await
+    }
+
+    async fn webhook_attempted(
+        &self,
+        id: i64,
+        outcome: Result<(), (String, Option<OffsetDateTime>)>,
+    ) -> Result<(), StoreError> {
+        self.blocking(move |db| db.webhook_attempted(id, OffsetDateTime::now_utc(), outcome))
+            .await
+    }
+
+    async fn list_webhooks(
+        &self,
+        status: Option<WebhookStatus>,
+        limit: usize,
+    ) -> Result<Vec<OutboundWebhook>, StoreError> {
+        self.blocking(move |db| db.list_webhooks(status, limit))
+            .await
+    }
+
+    async fn replay_webhook(&self, id: i64) -> Result<bool, StoreError> {
+        self.blocking(move |db| db.replay_webhook(id, OffsetDateTime::now_utc()))
             .await
     }
 }
