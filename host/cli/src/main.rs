@@ -48,6 +48,9 @@ enum Command {
     /// Read the records syncs keep.
     #[command(subcommand)]
     Records(sync::RecordsCommand),
+    /// See and replay the webhooks sent to the application.
+    #[command(subcommand)]
+    Webhooks(sync::WebhooksCommand),
     /// Serve the HTTP API (Nango-compatible) and the OAuth connect flow.
     ///
     /// Needs TERAPI_SECRET_KEY (clients send it as `Authorization: Bearer`) and
@@ -211,6 +214,7 @@ async fn dispatch(cli: Cli) -> Result<(), Failure> {
         Command::Actions(ActionsCommand::Build { repo }) => build_actions(repo),
         Command::Sync(command) => sync::sync(config, options, command).await,
         Command::Records(command) => sync::records(config, options, command).await,
+        Command::Webhooks(command) => sync::webhooks(config, options, command).await,
         Command::Serve(args) => serve::serve(config, args, cli.insecure_dev).await,
         Command::Connect(args) => serve::connect(config, args),
         Command::DemoFlow(args) => serve::demo_flow(config, args).await,

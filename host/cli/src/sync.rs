@@ -260,3 +260,64 @@ pub async fn records(
     }
     out.flush().map_err(Failure::message)
 }
+
+/// `terapi webhooks ...`.
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// List the outbox, newest first (JSON lines): status, attempts, last error, body.
+    List {
+        /// Only the webhooks given up on.
+        #[arg(long)]
+        failed: bool,
+        /// At most this many.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Queue a webhook again (a running server delivers it).
+    Replay {
+        /// Its id, as `list` shows it.
+        id: i64,
+    },
+}
+
+/// `terapi webhooks list|replay`.
+pub async fn webhooks(
+    config: RuntimeConfig,
+    options: ServiceOptions,
+    command: WebhooksCommand,
+) -> Result<(), Failure> {
+    let service = Service::open(config, options)
+        .await
+        .map_err(Failure::message)?;
+    match command {
+        WebhooksCommand::List { failed, limit } => {
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            for webhook in service
+                .webhooks(failed, limit)
+                .await
+                .map_err(Failure::message)?
+            {
+                let line = json!({
+                    "id": webhook.id,
+                    "url": webhook.url,
+                    "status": webhook.status.as_str(),
+                    "attempts": webhook.attempts,
+                    "created_at": iso(webhook.created_at),
+                    "next_attempt_at": webhook.next_attempt_at.map(iso),
+                    "delivered_at": webhook.delivered_at.map(iso),
+                    "last_error": webhook.last_error,
+                    "body": serde_json::from_str::<Value>(&webhook.body)
+                        .unwrap_or(Value::String(webhook.body)),
+                });
+                writeln!(out, "{line}").map_err(Failure::message)?;
+            }
+            out.flush().map_err(Failure::message)
+        }
+        WebhooksCommand::Replay { id } => {
+            service.replay_webhook(id).await.map_err(Failure::message)?;
+            println!("webhook {id} queued again");
+            Ok(())
+        }
+    }
+}

@@ -111,6 +111,15 @@ pub struct ServerConfig {
     /// triggered syncs). Off for a node that should only serve the API while others,
     /// sharing the database, run syncs.
     pub sync_scheduler: bool,
+    /// Where sync webhooks are POSTed (Nango's shape). `TERAPI_WEBHOOK_URL` takes
+    /// precedence. None: no webhooks.
+    pub webhook_url: Option<String>,
+    /// The key webhooks are signed with (`X-Nango-Hmac-Sha256`, hex HMAC-SHA256 of the
+    /// body). `TERAPI_WEBHOOK_SIGNING_KEY` takes precedence. None: unsigned.
+    pub webhook_signing_key: Option<Secret>,
+    /// Also send a webhook when a sync run fails (default: only runs that changed
+    /// records).
+    pub webhook_on_sync_error: bool,
 }
 
 impl Default for ServerConfig {
@@ -123,6 +132,9 @@ impl Default for ServerConfig {
             async_results_max: 1_000,
             async_results_ttl_secs: 600,
             sync_scheduler: true,
+            webhook_url: None,
+            webhook_signing_key: None,
+            webhook_on_sync_error: false,
         }
     }
 }

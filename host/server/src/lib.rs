@@ -15,6 +15,7 @@
 //! | `GET /oauth/connect/{key}`, `GET /oauth/callback` | `oauth.rs` |
 //! | `GET /scripts/config` | `scripts.rs` |
 //! | `GET /records` | `records.rs` |
+//! | `GET /webhooks`, `POST /webhooks/{id}/replay` | `webhooks.rs` |
 //! | `POST /sync/trigger`, `/sync/start`, `/sync/pause`, `GET /sync/status`, `PUT /sync/update-connection-frequency` | `syncs.rs` |
 //!
 //! Errors are always JSON: `{"error":{"code":"...","message":"..."}}` ([`errors`]).
@@ -29,6 +30,7 @@ mod proxy;
 mod records;
 mod scripts;
 mod syncs;
+mod webhooks;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request};
@@ -147,6 +149,8 @@ pub struct Server {
     /// The sync scheduler, running while the server lives (unless
     /// `server.sync_scheduler` is off).
     scheduler: Option<terapi_runtime::service::SchedulerHandle>,
+    /// The loop delivering the webhook outbox.
+    webhook_delivery: terapi_runtime::service::SchedulerHandle,
 }
 
 impl std::fmt::Debug for Server {
@@ -203,6 +207,7 @@ impl Server {
         } else {
             None
         };
+        let webhook_delivery = service.start_webhook_delivery();
         let state = AppState(Arc::new(Inner {
             service,
             runtime,
@@ -214,6 +219,7 @@ impl Server {
             router: router(state),
             addr,
             scheduler,
+            webhook_delivery,
         })
     }
 
@@ -233,6 +239,7 @@ impl Server {
         if let Some(scheduler) = &self.scheduler {
             scheduler.stop();
         }
+        self.webhook_delivery.stop();
         served
     }
 }
@@ -268,6 +275,8 @@ fn router(state: AppState) -> Router {
             "/sync/update-connection-frequency",
             put(syncs::update_frequency),
         )
+        .route("/webhooks", get(webhooks::list))
+        .route("/webhooks/{id}/replay", post(webhooks::replay))
         .route_layer(from_fn_with_state(state.clone(), auth::require_secret_key));
     let browser = Router::new()
         .route("/oauth/connect/{key}", get(oauth::connect))

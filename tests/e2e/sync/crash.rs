@@ -11,11 +11,11 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
-const SECRET: &str = "crash-test-secret-key-0123456789";
+pub(super) const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+pub(super) const SECRET: &str = "crash-test-secret-key-0123456789";
 
 /// A `terapi serve` child, SIGKILLed when dropped.
-struct Serving(Child);
+pub(super) struct Serving(pub(super) Child);
 
 impl Drop for Serving {
     fn drop(&mut self) {
@@ -24,7 +24,7 @@ impl Drop for Serving {
     }
 }
 
-fn terapi(config: &Path) -> Command {
+pub(super) fn terapi(config: &Path) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
     command
         .arg("--config")
@@ -36,9 +36,11 @@ fn terapi(config: &Path) -> Command {
     command
 }
 
-fn serve(config: &Path) -> (Serving, String) {
+/// Starts `terapi serve` with `env` set; returns it and its URL.
+pub(super) fn serve_with(config: &Path, env: &[(&str, &str)]) -> (Serving, String) {
     let mut child = terapi(config)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -56,6 +58,10 @@ fn serve(config: &Path) -> (Serving, String) {
         .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
         .to_string();
     (serving, url)
+}
+
+fn serve(config: &Path) -> (Serving, String) {
+    serve_with(config, &[])
 }
 
 async fn all_records(client: &reqwest::Client, url: &str) -> Vec<Value> {
@@ -86,7 +92,7 @@ async fn all_records(client: &reqwest::Client, url: &str) -> Vec<Value> {
     }
 }
 
-async fn status(client: &reqwest::Client, url: &str) -> Value {
+pub(super) async fn status(client: &reqwest::Client, url: &str) -> Value {
     let body: Value = client
         .get(format!(
             "{url}/sync/status?syncs={NUMBERS}&provider_config_key={GUESTS}&connection_id=demo"

@@ -8,3 +8,4 @@ mod cli;
 mod crash;
 mod numbers;
 mod support;
+mod webhooks;

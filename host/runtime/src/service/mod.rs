@@ -11,9 +11,11 @@
 
 pub mod keys;
 mod sync;
+mod webhooks;
 
 pub use keys::{EnvLookup, process_env};
 pub use sync::{SchedulerHandle, SyncReset, SyncStatus};
+pub use webhooks::signature as webhook_signature;
 
 use crate::config::RuntimeConfig;
 use crate::oauth::{OAuthApp, STATE_TTL, post_connection_check, state_digest};

@@ -109,6 +109,8 @@ struct Runner {
     /// How long a lease holds without a heartbeat (`limits.sync_lease_ms`); renewed
     /// every third of it.
     lease: Duration,
+    /// Where sync webhooks go, if anywhere.
+    webhooks: Option<super::webhooks::WebhookTarget>,
 }
 
 impl Runner {
@@ -191,6 +193,9 @@ impl Runner {
         if let Err(error) = self.schedules.finish(&scope, &self.owner, &finished).await {
             tracing::error!(sync = %scope.sync, %error, "cannot record a sync run's result");
         }
+        if let Some(target) = &self.webhooks {
+            super::webhooks::enqueue_sync_webhooks(target, &scope, &outcome).await;
+        }
         outcome
     }
 }
@@ -201,11 +206,11 @@ fn sync_info<'a>(runtime: &'a Runtime, key: &str, sync: &str) -> Option<&'a Sync
         .and_then(|syncs| syncs.iter().find(|info| info.name == sync))
 }
 
-/// The running scheduler; dropping it (or [`SchedulerHandle::stop`]) stops claiming new
-/// runs. Runs in progress finish in their own tasks.
+/// A running background loop (the sync scheduler, webhook delivery); dropping it (or
+/// [`SchedulerHandle::stop`]) stops it. Sync runs in progress finish in their own tasks.
 #[derive(Debug)]
 pub struct SchedulerHandle {
-    task: tokio::task::JoinHandle<()>,
+    pub(super) task: tokio::task::JoinHandle<()>,
 }
 
 impl SchedulerHandle {
@@ -273,6 +278,7 @@ impl Service {
             schedules: self.stores.schedules.clone(),
             owner: crate::util::random_id().map_err(ServiceError::internal)?,
             lease: self.config.limits.sync_lease(),
+            webhooks: self.webhook_target(),
         })
     }
 
