@@ -224,6 +224,43 @@ fn parse_batch(
     Ok(parsed)
 }
 
+/// Checks each partial record merged into its stored record (top-level keys replaced)
+/// against the schema; records not stored are left to the store, which names them.
+fn check_merged(
+    model: &str,
+    partial: &[Value],
+    stored: &[Value],
+    schema: &InputSchema,
+) -> Result<(), String> {
+    for (index, changes) in partial.iter().enumerate() {
+        let id = changes.get("id").and_then(Value::as_str);
+        let Some(mut merged) = stored
+            .iter()
+            .find(|record| record.get("id").and_then(Value::as_str) == id)
+            .cloned()
+        else {
+            continue;
+        };
+        if let (Some(target), Some(changes)) = (merged.as_object_mut(), changes.as_object()) {
+            for (key, value) in changes {
+                target.insert(key.clone(), value.clone());
+            }
+        }
+        if let Err(errors) = schema.validate(&merged) {
+            return Err(format!(
+                "{} of model `{model}` would no longer match the model's schema: {}",
+                name_record(index, id),
+                errors
+                    .iter()
+                    .map(describe_field_error)
+                    .collect::<Vec<_>>()
+                    .join("; ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 fn store_error(error: StoreError) -> String {
     // Store errors name records and fields, never credentials.
     error.to_string()
@@ -245,10 +282,23 @@ impl wit::Host for RecordsState {
 
     async fn batch_update(&mut self, model: String, records: Vec<String>) -> Result<(), String> {
         let run = self.run()?;
-        run.check_model(&model)?;
-        // Partial records cannot be checked against the whole model's schema (its
-        // required fields are missing by design); their `id` is.
+        let schema = run.check_model(&model)?;
+        // A partial record lacks the model's required fields by design: what is checked
+        // against the schema is the record it makes merged into the stored one. (The
+        // run holds its sync's lease, so nothing else changes the stored records between
+        // this read and the write.)
         let parsed = parse_batch(&model, &records, None)?;
+        let ids: Vec<String> = parsed
+            .iter()
+            .filter_map(|record| record.get("id").and_then(Value::as_str))
+            .map(str::to_string)
+            .collect();
+        let stored = run
+            .records
+            .records_by_ids(&run.scope(&model), ids)
+            .await
+            .map_err(store_error)?;
+        check_merged(&model, &parsed, &stored, schema)?;
         let counts = run
             .records
             .update_records(&run.scope(&model), parsed, Some(&run.run_id))
@@ -350,6 +400,20 @@ mod tests {
         }
         let parsed = parse_batch("Candidate", &[ok], Some(&schema)).expect("valid");
         assert_eq!(parsed, vec![json!({"id":"a","email":"a@x"})]);
+    }
+
+    #[test]
+    fn partial_updates_are_checked_merged_into_the_stored_record() {
+        let schema = schema();
+        let stored = vec![json!({"id": "a", "email": "a@x"})];
+        let fine = vec![json!({"id": "a", "email": "b@x"}), json!({"id": "new"})];
+        assert!(check_merged("Candidate", &fine, &stored, &schema).is_ok());
+        let bad = vec![json!({"id": "a", "email": 5})];
+        let error = check_merged("Candidate", &bad, &stored, &schema).expect_err("bad");
+        assert!(
+            error.contains("record 0 (id `a`)") && error.contains("`email`"),
+            "{error}"
+        );
     }
 
     #[tokio::test]
