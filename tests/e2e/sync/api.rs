@@ -16,16 +16,16 @@ use terapi_server::{ServeOptions, Server};
 use tokio::sync::oneshot;
 
 /// A server with the scheduler on, and the test-guests connection.
-struct SyncServer {
+pub(super) struct SyncServer {
     _sim: Simulator,
-    base_url: String,
+    pub(super) base_url: String,
     client: reqwest::Client,
     _shutdown: oneshot::Sender<()>,
     _data_dir: tempfile::TempDir,
 }
 
 impl SyncServer {
-    async fn start(numbers: Value) -> SyncServer {
+    pub(super) async fn start(numbers: Value) -> SyncServer {
         let sim = simulator().await;
         let data_dir = tempfile::tempdir().expect("tempdir");
         let config = config(data_dir.path(), &sim.base_url());

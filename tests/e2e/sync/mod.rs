@@ -6,6 +6,7 @@ mod api;
 mod checkr;
 mod cli;
 mod crash;
+mod nango_node;
 mod numbers;
 mod support;
 mod webhooks;
