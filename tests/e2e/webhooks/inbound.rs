@@ -197,6 +197,32 @@ async fn token_deauthorized_revokes_that_connection_and_no_other() {
     )
     .await;
     connect(&harness, "staying", "acct-2", TOKEN).await;
+    // Both have a started sync schedule (daily: set up, not due during the test).
+    for connection in ["leaving", "staying"] {
+        let frequency = harness
+            .api(Method::PUT, "/sync/update-connection-frequency")
+            .json(&json!({
+                "sync_name": "reports",
+                "provider_config_key": CHECKR,
+                "connection_id": connection,
+                "frequency": "every day",
+            }))
+            .send()
+            .await
+            .expect("sent");
+        assert!(
+            frequency.status().is_success(),
+            "{:?}",
+            frequency.text().await
+        );
+        let started = harness
+            .api(Method::POST, "/sync/start")
+            .json(&json!({ "syncs": ["reports"], "provider_config_key": CHECKR, "connection_id": connection }))
+            .send()
+            .await
+            .expect("sent");
+        assert!(started.status().is_success(), "{:?}", started.text().await);
+    }
     let body = json!({
         "id": "evt-deauth",
         "object": "event",
@@ -253,6 +279,37 @@ async fn token_deauthorized_revokes_that_connection_and_no_other() {
             .iter()
             .any(|request| request.path == "/v1/account"),
         "nothing reached Checkr for the revoked connection"
+    );
+
+    let sync_status = |connection: &'static str| {
+        harness
+            .api(
+                Method::GET,
+                &format!(
+                    "/sync/status?syncs=reports&provider_config_key={CHECKR}&connection_id={connection}"
+                ),
+            )
+            .send()
+    };
+    let leaving: Value = sync_status("leaving")
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(
+        leaving["syncs"][0]["status"], "PAUSED",
+        "its syncs stop: {leaving}"
+    );
+    let staying: Value = sync_status("staying")
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    assert_ne!(
+        staying["syncs"][0]["status"], "PAUSED",
+        "the other's do not: {staying}"
     );
 
     let other = trigger("staying").await.expect("sent");

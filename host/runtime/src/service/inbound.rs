@@ -18,7 +18,7 @@
 use super::{ErrorKind, Service, ServiceError};
 use crate::oauth::env_suffix;
 use crate::providers::ProviderWebhooks;
-use crate::store::{ConnectionFilter, Credentials, NewDelivery, ReceivedEvent};
+use crate::store::{ConnectionFilter, Credentials, NewDelivery, ReceivedEvent, ScheduleState};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -281,7 +281,25 @@ impl Service {
                 });
                 if matches {
                     store.mark_revoked(key, &connection.connection_id).await?;
-                    tracing::warn!(integration = %key, connection = %connection.connection_id, "connection revoked by the provider");
+                    // Its syncs stop running by themselves (a trigger would fail with
+                    // `connection_revoked` anyway); `/sync/start` resumes them once the
+                    // customer connects again.
+                    for schedule in self
+                        .stores
+                        .schedules
+                        .schedules(key, Some(&connection.connection_id))
+                        .await?
+                    {
+                        self.stores
+                            .schedules
+                            .set_schedule_state(
+                                &schedule.scope,
+                                ScheduleState::Paused,
+                                time::OffsetDateTime::now_utc(),
+                            )
+                            .await?;
+                    }
+                    tracing::warn!(integration = %key, connection = %connection.connection_id, "connection revoked by the provider; its syncs are paused");
                     revoked.push(connection.connection_id);
                 }
             }
