@@ -6,8 +6,7 @@ use serde_json::{Value, json};
 use std::io::Write as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use terapi_runtime::service::{Service, ServiceOptions};
-use terapi_runtime::util::iso;
+use terapi_runtime::service::{Service, ServiceOptions, SyncStatus};
 use terapi_runtime::{RecordCursor, RecordQuery, RuntimeConfig, SyncProgress, WriteCounts};
 
 /// `terapi sync ...`.
@@ -182,23 +181,7 @@ pub async fn sync(
                 )
                 .await
                 .map_err(Failure::message)?;
-            let listed: Vec<Value> = statuses
-                .into_iter()
-                .map(|status| {
-                    json!({
-                        "connection_id": status.connection_id,
-                        "name": status.name,
-                        "status": status.status,
-                        "latestResult": status.latest_result,
-                        "frequency": status.frequency,
-                        "finishedAt": status.finished_at.map(iso),
-                        "nextScheduledSyncAt": status.next_scheduled_sync_at.map(iso),
-                        "recordCount": status.record_count,
-                        "checkpoint": status.checkpoint,
-                        "error": status.last_error,
-                    })
-                })
-                .collect();
+            let listed: Vec<Value> = statuses.iter().map(SyncStatus::to_json).collect();
             println!(
                 "{}",
                 serde_json::to_string_pretty(&json!({ "syncs": listed }))
@@ -238,19 +221,7 @@ pub async fn records(
             if record.deleted_at.is_some() && !args.include_deleted {
                 continue;
             }
-            let mut data = record.data.clone();
-            if let Value::Object(map) = &mut data {
-                map.insert(
-                    "_nango_metadata".into(),
-                    json!({
-                        "first_seen_at": iso(record.first_seen_at),
-                        "last_modified_at": iso(record.last_modified_at),
-                        "last_action": record.last_action.as_str(),
-                        "deleted_at": record.deleted_at.map(iso),
-                        "cursor": record.cursor.encode(),
-                    }),
-                );
-            }
+            let data = record.clone().into_nango_json();
             writeln!(out, "{data}").map_err(Failure::message)?;
         }
         match page.next_cursor {

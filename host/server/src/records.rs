@@ -10,7 +10,6 @@ use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
-use terapi_runtime::util::iso;
 use terapi_runtime::{RecordAction, RecordCursor, RecordQuery, StoredRecord};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -115,29 +114,6 @@ pub(crate) fn parse_query(raw: &str) -> Result<RecordsRequest, ApiError> {
     Ok(RecordsRequest { model, query })
 }
 
-/// One record as Nango returns it: its fields plus `_nango_metadata`.
-fn record_json(record: StoredRecord) -> Value {
-    let mut data = match record.data {
-        Value::Object(map) => map,
-        other => {
-            let mut map = serde_json::Map::new();
-            map.insert("value".into(), other);
-            map
-        }
-    };
-    data.insert(
-        "_nango_metadata".into(),
-        json!({
-            "first_seen_at": iso(record.first_seen_at),
-            "last_modified_at": iso(record.last_modified_at),
-            "last_action": record.last_action.as_str(),
-            "deleted_at": record.deleted_at.map(iso),
-            "cursor": record.cursor.encode(),
-        }),
-    );
-    Value::Object(data)
-}
-
 /// `GET /records?model=...` with `Connection-Id` and `Provider-Config-Key` headers.
 pub async fn list(
     State(state): State<AppState>,
@@ -151,7 +127,11 @@ pub async fn list(
         .list_records(&key, &connection_id, &request.model, &request.query)
         .await?;
     let next_cursor = page.next_cursor.map(RecordCursor::encode);
-    let records: Vec<Value> = page.records.into_iter().map(record_json).collect();
+    let records: Vec<Value> = page
+        .records
+        .into_iter()
+        .map(StoredRecord::into_nango_json)
+        .collect();
     Ok(Json(
         json!({ "records": records, "next_cursor": next_cursor }),
     ))

@@ -11,7 +11,7 @@ use axum::extract::{RawQuery, State};
 use serde_json::{Map, Value, json};
 use terapi_runtime::ScheduleState;
 use terapi_runtime::service::SyncReset;
-use terapi_runtime::util::iso;
+use terapi_runtime::service::SyncStatus;
 
 /// The body as a JSON object.
 fn object(body: &Bytes) -> Result<Map<String, Value>, ApiError> {
@@ -202,25 +202,7 @@ pub async fn status(
         .service()
         .sync_status(&key, connection_id.as_deref(), &names)
         .await?;
-    let syncs: Vec<Value> = statuses
-        .into_iter()
-        .map(|status| {
-            json!({
-                "id": status.id,
-                "connection_id": status.connection_id,
-                "name": status.name,
-                "status": status.status,
-                "type": "INCREMENTAL",
-                "latestResult": status.latest_result,
-                "frequency": status.frequency,
-                "finishedAt": status.finished_at.map(iso),
-                "nextScheduledSyncAt": status.next_scheduled_sync_at.map(iso),
-                "recordCount": status.record_count,
-                "checkpoint": status.checkpoint,
-                "error": status.last_error,
-            })
-        })
-        .collect();
+    let syncs: Vec<Value> = statuses.iter().map(SyncStatus::to_json).collect();
     Ok(Json(json!({ "syncs": syncs })))
 }
 

@@ -161,12 +161,6 @@ async fn ask_for_syncs(
     pre: &IntegrationPre<SandboxState>,
     policy: Arc<HttpPolicy>,
 ) -> anyhow::Result<Vec<SyncInfo>> {
-    let grant = Grant {
-        connection: ConnectionState::none_connection(),
-        policy,
-        authorization: None,
-        sync: None,
-    };
     let pre = pre.clone();
     let call: ExportCall<_> = Box::new(move |store| {
         Box::pin(async move {
@@ -174,16 +168,7 @@ async fn ask_for_syncs(
             instance.call_describe_syncs(&mut *store).await
         })
     });
-    let called = sandboxes.call(grant, DESCRIBE_TIMEOUT, call).await;
-    let described = called.result.map_err(|failure| match failure {
-        GuestFailure::Timeout(timeout) => {
-            anyhow::anyhow!("describe-syncs did not finish within {timeout:?}")
-        }
-        GuestFailure::MemoryLimitExceeded(limit) => {
-            anyhow::anyhow!("describe-syncs exceeded the memory limit of {limit} bytes")
-        }
-        GuestFailure::Crashed(message) => anyhow::anyhow!("describe-syncs failed: {message}"),
-    })?;
+    let described = call_describing_export(sandboxes, policy, "describe-syncs", call).await?;
     described
         .into_iter()
         .map(|info| {
@@ -226,12 +211,6 @@ async fn ask_for_actions(
     pre: &ActionPre<SandboxState>,
     policy: Arc<HttpPolicy>,
 ) -> anyhow::Result<Described> {
-    let grant = Grant {
-        connection: ConnectionState::none_connection(),
-        policy,
-        authorization: None,
-        sync: None,
-    };
     let pre = pre.clone();
     let call: ExportCall<_> = Box::new(move |store| {
         Box::pin(async move {
@@ -239,16 +218,7 @@ async fn ask_for_actions(
             instance.call_describe(&mut *store).await
         })
     });
-    let called = sandboxes.call(grant, DESCRIBE_TIMEOUT, call).await;
-    let described = called.result.map_err(|failure| match failure {
-        GuestFailure::Timeout(timeout) => {
-            anyhow::anyhow!("describe did not finish within {timeout:?}")
-        }
-        GuestFailure::MemoryLimitExceeded(limit) => {
-            anyhow::anyhow!("describe exceeded the memory limit of {limit} bytes")
-        }
-        GuestFailure::Crashed(message) => anyhow::anyhow!("describe failed: {message}"),
-    })?;
+    let described = call_describing_export(sandboxes, policy, "describe", call).await?;
     let mut infos: Vec<ActionInfo> = Vec::with_capacity(described.len());
     let mut validators = Vec::with_capacity(described.len());
     for info in described {
@@ -276,4 +246,33 @@ async fn ask_for_actions(
         });
     }
     Ok((infos, validators))
+}
+
+/// Calls a component's self-describing export (`describe`, `describe-syncs`) in a sandbox
+/// with no connection, under [`DESCRIBE_TIMEOUT`]; a failure names the export.
+async fn call_describing_export<R: Send>(
+    sandboxes: &Sandboxes,
+    policy: Arc<HttpPolicy>,
+    export: &str,
+    call: ExportCall<R>,
+) -> anyhow::Result<R> {
+    let grant = Grant {
+        connection: ConnectionState::none_connection(),
+        policy,
+        authorization: None,
+        sync: None,
+    };
+    sandboxes
+        .call(grant, DESCRIBE_TIMEOUT, call)
+        .await
+        .result
+        .map_err(|failure| match failure {
+            GuestFailure::Timeout(timeout) => {
+                anyhow::anyhow!("{export} did not finish within {timeout:?}")
+            }
+            GuestFailure::MemoryLimitExceeded(limit) => {
+                anyhow::anyhow!("{export} exceeded the memory limit of {limit} bytes")
+            }
+            GuestFailure::Crashed(message) => anyhow::anyhow!("{export} failed: {message}"),
+        })
 }

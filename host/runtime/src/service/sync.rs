@@ -61,6 +61,27 @@ pub struct SyncStatus {
     pub last_error: Option<String>,
 }
 
+impl SyncStatus {
+    /// The status as Nango's `GET /sync/status` shows one sync (the API and the CLI both
+    /// print this).
+    pub fn to_json(&self) -> Value {
+        json!({
+            "id": self.id,
+            "connection_id": self.connection_id,
+            "name": self.name,
+            "status": self.status,
+            "type": "INCREMENTAL",
+            "latestResult": self.latest_result,
+            "frequency": self.frequency,
+            "finishedAt": self.finished_at.map(crate::util::iso),
+            "nextScheduledSyncAt": self.next_scheduled_sync_at.map(crate::util::iso),
+            "recordCount": self.record_count,
+            "checkpoint": self.checkpoint,
+            "error": self.last_error,
+        })
+    }
+}
+
 /// What a trigger forgets before the run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SyncReset {

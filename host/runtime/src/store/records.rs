@@ -146,6 +146,34 @@ pub struct StoredRecord {
     pub cursor: RecordCursor,
 }
 
+impl StoredRecord {
+    /// The record as Nango's records API returns it: its fields plus `_nango_metadata`
+    /// (`first_seen_at`, `last_modified_at`, `last_action`, `deleted_at`, `cursor`). A
+    /// stored value that is not an object (never written by terapi) is wrapped as
+    /// `{"value": ...}`.
+    pub fn into_nango_json(self) -> Value {
+        let mut data = match self.data {
+            Value::Object(map) => map,
+            other => {
+                let mut map = serde_json::Map::new();
+                map.insert("value".into(), other);
+                map
+            }
+        };
+        data.insert(
+            "_nango_metadata".into(),
+            serde_json::json!({
+                "first_seen_at": crate::util::iso(self.first_seen_at),
+                "last_modified_at": crate::util::iso(self.last_modified_at),
+                "last_action": self.last_action.as_str(),
+                "deleted_at": self.deleted_at.map(crate::util::iso),
+                "cursor": self.cursor.encode(),
+            }),
+        );
+        Value::Object(data)
+    }
+}
+
 /// A position in the global change sequence. On the wire it is an opaque string; only
 /// strings this module produced decode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
