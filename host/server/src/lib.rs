@@ -170,12 +170,11 @@ impl Server {
     /// `server.encryption_key`) unless `options.insecure_dev`.
     pub async fn bind(config: RuntimeConfig, options: ServeOptions) -> Result<Server, ServeError> {
         let secret = terapi_runtime::service::keys::secret_key(&config, &options.env)?;
-        // Checked before binding, so a misconfigured server fails without taking the port.
-        terapi_runtime::service::keys::credential_cipher(
-            &config,
-            &options.env,
-            options.insecure_dev,
-        )?;
+        // Checked before binding, so a misconfigured server fails without taking the port
+        // (with --insecure-dev nothing can be missing; the service warns once).
+        if !options.insecure_dev {
+            terapi_runtime::service::keys::credential_cipher(&config, &options.env, false)?;
+        }
         let addr = options.listen.unwrap_or(config.server.listen);
         let listener = tokio::net::TcpListener::bind(addr)
             .await
