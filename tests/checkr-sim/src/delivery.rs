@@ -25,7 +25,8 @@
 //! simulator's clock); when the schedule is used up the delivery is `failed`. Deliveries
 //! may overlap (up to [`MAX_IN_FLIGHT`] at once), so, as at Checkr, events may arrive out
 //! of order. At most [`crate::SimConfig::webhook_queue_capacity`] deliveries wait at once;
-//! beyond that a delivery is recorded as `dropped` and never sent.
+//! beyond that a delivery is recorded as `dropped` and never sent. The records of the
+//! last [`RETAINED`] finished deliveries are kept for inspection.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,6 +40,10 @@ use crate::state::Sim;
 
 /// How many deliveries may be on the wire at once.
 pub const MAX_IN_FLIGHT: usize = 4;
+
+/// How many finished (delivered, failed, dropped) deliveries are remembered; older ones
+/// are forgotten, oldest first.
+pub const RETAINED: usize = 20_000;
 
 /// Checkr's retry schedule: the delays after the first, second, … failed attempt (every
 /// minute for 10 minutes, then every hour for 24 hours).
@@ -132,6 +137,8 @@ pub(crate) struct Outbox {
     pub(crate) forge_next: bool,
     pub(crate) duplicate_next: bool,
     next_id: u64,
+    /// How many deliveries are pending.
+    waiting: usize,
     pub(crate) wake: Arc<Notify>,
 }
 
@@ -146,6 +153,7 @@ impl Outbox {
             forge_next: false,
             duplicate_next: false,
             next_id: 0,
+            waiting: 0,
             wake: Arc::new(Notify::new()),
         }
     }
@@ -153,15 +161,14 @@ impl Outbox {
     /// Queues `body` for `url`, signed with `key`.
     pub(crate) fn enqueue(&mut self, event: &Value, url: &str, key: &[u8], body: String) {
         self.next_id += 1;
-        let waiting = self
-            .deliveries
-            .iter()
-            .filter(|d| d.record.status == DeliveryStatus::Pending)
-            .count();
-        let status = if waiting >= self.capacity {
-            eprintln!("checkr-sim: webhook queue full ({waiting}); dropping a delivery to {url}");
+        let status = if self.waiting >= self.capacity {
+            eprintln!(
+                "checkr-sim: webhook queue full ({}); dropping a delivery to {url}",
+                self.waiting
+            );
             DeliveryStatus::Dropped
         } else {
+            self.waiting += 1;
             DeliveryStatus::Pending
         };
         let text = |field: &str| event[field].as_str().unwrap_or_default().to_string();
@@ -180,14 +187,30 @@ impl Outbox {
             due: Instant::now(),
             in_flight: false,
         });
+        self.forget_old();
         self.wake.notify_one();
     }
 
     /// Whether any delivery is still pending.
     pub(crate) fn busy(&self) -> bool {
-        self.deliveries
-            .iter()
-            .any(|d| d.record.status == DeliveryStatus::Pending)
+        self.waiting > 0
+    }
+
+    /// Forgets the oldest finished deliveries beyond [`RETAINED`].
+    fn forget_old(&mut self) {
+        let finished = self.deliveries.len().saturating_sub(self.waiting);
+        if finished <= RETAINED {
+            return;
+        }
+        let mut excess = finished - RETAINED;
+        self.deliveries.retain(|d| {
+            if excess > 0 && d.record.status != DeliveryStatus::Pending {
+                excess -= 1;
+                false
+            } else {
+                true
+            }
+        });
     }
 }
 
@@ -332,6 +355,7 @@ async fn send(sim: Sim, client: reqwest::Client, job: Job) {
         queued.in_flight = false;
         if delivered {
             queued.record.status = DeliveryStatus::Delivered;
+            outbox.waiting = outbox.waiting.saturating_sub(1);
         } else {
             let failures = queued
                 .record
@@ -341,9 +365,48 @@ async fn send(sim: Sim, client: reqwest::Client, job: Job) {
                 .count();
             match schedule.get(failures.saturating_sub(1)) {
                 Some(delay) => queued.due = Instant::now() + *delay,
-                None => queued.record.status = DeliveryStatus::Failed,
+                None => {
+                    queued.record.status = DeliveryStatus::Failed;
+                    outbox.waiting = outbox.waiting.saturating_sub(1);
+                }
             }
         }
     }
     outbox.wake.notify_one();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_full_queue_drops_and_finished_records_are_forgotten_oldest_first() {
+        let mut outbox = Outbox::new(Vec::new(), 2, Duration::from_secs(1));
+        let event = json!({"id": "e1", "type": "candidate.created", "account_id": "a"});
+        for _ in 0..3 {
+            outbox.enqueue(&event, "http://127.0.0.1:9/", b"k", event.to_string());
+        }
+        let statuses: Vec<DeliveryStatus> =
+            outbox.deliveries.iter().map(|d| d.record.status).collect();
+        assert_eq!(
+            statuses,
+            [
+                DeliveryStatus::Pending,
+                DeliveryStatus::Pending,
+                DeliveryStatus::Dropped
+            ]
+        );
+        assert!(outbox.busy());
+        assert_eq!(outbox.deliveries[2].record.event_id, "e1");
+
+        // Beyond RETAINED finished records, the oldest finished ones go; pending stay.
+        for _ in 0..RETAINED + 10 {
+            outbox.enqueue(&event, "http://127.0.0.1:9/", b"k", String::new());
+        }
+        assert_eq!(outbox.deliveries.len(), RETAINED + 2);
+        assert_eq!(outbox.deliveries[0].record.id, 1);
+        assert_eq!(outbox.deliveries[1].record.id, 2);
+        assert_eq!(outbox.deliveries[2].record.id, 14);
+    }
 }
