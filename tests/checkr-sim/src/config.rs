@@ -42,6 +42,16 @@ pub struct SimConfig {
     /// [`crate::Simulator::churn`]: a report completes, an invitation completes, a
     /// candidate is updated, one is created). Default: never.
     pub churn_every: Option<std::time::Duration>,
+    /// The delays between a webhook delivery's failed attempts (real time); when they are
+    /// used up the delivery has failed. Default: Checkr's
+    /// ([`crate::checkr_retry_schedule`]: every minute for 10 minutes, then hourly for 24
+    /// hours). Tests use short ones ([`SimConfig::with_webhook_retry_schedule`]).
+    pub webhook_retry_schedule: Vec<std::time::Duration>,
+    /// How many webhook deliveries may wait at once; beyond that they are dropped
+    /// (recorded as such). Default 10,000.
+    pub webhook_queue_capacity: usize,
+    /// How long one delivery attempt may take before it counts as failed. Default 10 s.
+    pub webhook_timeout: std::time::Duration,
 }
 
 impl Default for SimConfig {
@@ -56,6 +66,9 @@ impl Default for SimConfig {
             contract: None,
             seed_candidates: 0,
             churn_every: None,
+            webhook_retry_schedule: crate::delivery::checkr_retry_schedule(),
+            webhook_queue_capacity: 10_000,
+            webhook_timeout: std::time::Duration::from_secs(10),
         }
     }
 }
@@ -121,6 +134,13 @@ impl SimConfig {
     /// Changes every account every `every` (see [`crate::Simulator::churn`]).
     pub fn with_churn_every(mut self, every: std::time::Duration) -> Self {
         self.churn_every = Some(every);
+        self
+    }
+
+    /// Sets the delays between failed webhook delivery attempts (see
+    /// [`SimConfig::webhook_retry_schedule`]).
+    pub fn with_webhook_retry_schedule(mut self, delays: Vec<std::time::Duration>) -> Self {
+        self.webhook_retry_schedule = delays;
         self
     }
 
@@ -287,6 +307,11 @@ pub struct OAuthApp {
     /// exchange. `Some` with an `id`: that account (created on first use). `Some`
     /// without an `id`: a fresh account from that seed per exchange.
     pub connect_account: Option<AccountSeed>,
+    /// Where the application's webhooks go: every event of an account connected to it
+    /// (by an unrevoked token it obtained), and `token.deauthorized`, signed with
+    /// [`OAuthApp::client_secret`]. `None`: no partner webhooks. Can be changed at run
+    /// time with [`crate::Simulator::set_partner_webhook_url`].
+    pub webhook_url: Option<String>,
 }
 
 impl OAuthApp {
@@ -303,7 +328,14 @@ impl OAuthApp {
             name: "Terapi Partner App".to_string(),
             partner_account_id: "5f7b2c0a9e1d4c3b2a190817".to_string(),
             connect_account: None,
+            webhook_url: None,
         }
+    }
+
+    /// Sets the application's webhook URL.
+    pub fn with_webhook_url(mut self, url: impl Into<String>) -> Self {
+        self.webhook_url = Some(url.into());
+        self
     }
 
     /// Registers another redirect URI.

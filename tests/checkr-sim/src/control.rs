@@ -11,13 +11,22 @@
 //!   report);
 //! * `POST /_sim/invitations/{id}/expire` → the invitation, expired;
 //! * `DELETE /_sim/candidates/{id}` → `{"id", "deleted": true}`; the candidate, its
-//!   invitations and its reports are gone.
+//!   invitations and its reports are gone;
+//! * `POST /_sim/disconnect`: the customer disconnects the partner application in
+//!   Checkr's dashboard: the token is revoked and `token.deauthorized` is emitted, as
+//!   `POST /oauth/deauthorize` does → `{"access_token", "disconnected": true}`.
+//!
+//! And, authenticated with the partner application's `client_id:client_secret` as Basic
+//! credentials: `PUT /_sim/partner/webhook` `{"webhook_url": "…"|null}` sets (or clears)
+//! the application's webhook URL → `{"client_id", "webhook_url"}`.
 
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
+use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, post};
+use axum::routing::{delete, post, put};
+use base64::Engine as _;
 use serde_json::{Value, json};
 
 use crate::auth::Auth;
@@ -37,6 +46,8 @@ pub(crate) fn routes() -> Router<Sim> {
         .route("/_sim/invitations/{id}/complete", post(complete_invitation))
         .route("/_sim/invitations/{id}/expire", post(expire_invitation))
         .route("/_sim/candidates/{id}", delete(delete_candidate))
+        .route("/_sim/disconnect", post(disconnect))
+        .route("/_sim/partner/webhook", put(partner_webhook))
 }
 
 /// The request body as a JSON object; an empty body is `{}`.
@@ -157,4 +168,43 @@ async fn delete_candidate(State(sim): State<Sim>, auth: Auth, Path(id): Path<Str
         Ok(value) => axum::Json(value).into_response(),
         Err(error) => error.into_response(),
     }
+}
+
+async fn disconnect(State(sim): State<Sim>, auth: Auth) -> ApiResult {
+    crate::oauth::deauthorize_token(&mut sim.lock(), &auth.token);
+    json(json!({ "access_token": auth.token, "disconnected": true }))
+}
+
+/// The `client_id` and `client_secret` of `Authorization: Basic`.
+fn client_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?;
+    let encoded = value.strip_prefix("Basic ")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let decoded = String::from_utf8(decoded).ok()?;
+    let (id, secret) = decoded.split_once(':')?;
+    Some((id.to_string(), secret.to_string()))
+}
+
+async fn partner_webhook(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> ApiResult {
+    let (client_id, client_secret) =
+        client_credentials(&headers).ok_or_else(ApiError::unauthorized)?;
+    let body = body_object(&body)?;
+    let url = match body.get("webhook_url") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(url)) if url::Url::parse(url).is_ok() => Some(url.clone()),
+        Some(_) => return Err(ApiError::bad_request("webhook_url must be a URL or null")),
+    };
+    let mut state = sim.lock();
+    let app = state
+        .oauth_apps
+        .iter_mut()
+        .find(|a| a.client_id == client_id && a.client_secret == client_secret)
+        .ok_or_else(ApiError::unauthorized)?;
+    app.webhook_url = url.clone();
+    json(json!({ "client_id": client_id, "webhook_url": url }))
 }

@@ -36,6 +36,7 @@ mod auth;
 mod config;
 pub mod contract;
 mod control;
+pub mod delivery;
 mod error;
 mod faults;
 mod idempotency;
@@ -60,6 +61,7 @@ use tokio::task::JoinHandle;
 pub use checkr_openapi;
 pub use config::{AccountSeed, NodeSeed, OAuthApp, SimConfig};
 pub use contract::ContractReport;
+pub use delivery::{DeliveryAttempt, DeliveryStatus, WebhookDelivery, checkr_retry_schedule};
 pub use faults::{Fault, FaultKind};
 pub use recording::RecordedRequest;
 pub use signature::sign_webhook;
@@ -81,6 +83,8 @@ pub struct Simulator {
     task: Option<JoinHandle<()>>,
     /// Changes the accounts every [`SimConfig::churn_every`], when set.
     churn_task: Option<JoinHandle<()>>,
+    /// Delivers webhooks.
+    delivery_task: Option<JoinHandle<()>>,
 }
 
 impl Simulator {
@@ -119,12 +123,14 @@ impl Simulator {
                 }
             })
         });
+        let delivery_task = Some(tokio::spawn(delivery::run(sim.clone())));
         Ok(Simulator {
             sim,
             addr,
             shutdown: Some(tx),
             task: Some(task),
             churn_task,
+            delivery_task,
         })
     }
 
@@ -305,10 +311,78 @@ impl Simulator {
         seed::delete_candidate(&mut state, &account, id).is_ok()
     }
 
+    /// Sets (or, with `None`, clears) the webhook URL of the partner application
+    /// `client_id` (see [`OAuthApp::webhook_url`]). False for an unknown application.
+    pub fn set_partner_webhook_url(&self, client_id: &str, url: Option<&str>) -> bool {
+        let mut state = self.sim.lock();
+        match state
+            .oauth_apps
+            .iter_mut()
+            .find(|a| a.client_id == client_id)
+        {
+            Some(app) => {
+                app.webhook_url = url.map(str::to_string);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The customer of `token` disconnects the partner application (in Checkr's
+    /// dashboard): the token is revoked and `token.deauthorized` is emitted, as
+    /// `POST /oauth/deauthorize` does (`POST /_sim/disconnect` does the same). False for
+    /// an unknown or already revoked token.
+    pub fn disconnect(&self, token: &str) -> bool {
+        oauth::deauthorize_token(&mut self.sim.lock(), token)
+    }
+
+    /// Every webhook delivery so far (pending ones included), in the order the events
+    /// happened, with their attempts.
+    pub fn webhook_deliveries(&self) -> Vec<WebhookDelivery> {
+        self.sim
+            .lock()
+            .outbox
+            .deliveries
+            .iter()
+            .map(|d| d.record.clone())
+            .collect()
+    }
+
+    /// Waits until no delivery is pending (all delivered, failed or dropped); false if
+    /// some still are after `timeout`.
+    pub async fn wait_for_webhooks(&self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if !self.sim.lock().outbox.busy() {
+                return true;
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Signs the next webhook attempt with a wrong key, once (its retry, if the receiver
+    /// refuses it, is signed correctly). The attempt is recorded with `forged: true`.
+    pub fn forge_next_webhook_signature(&self) {
+        self.sim.lock().outbox.forge_next = true;
+    }
+
+    /// Sends the next webhook delivery twice, once: when its first attempt is
+    /// acknowledged, the same body with the same signature follows at once (recorded with
+    /// `duplicate: true`), as Checkr's retries may.
+    pub fn duplicate_next_webhook(&self) {
+        self.sim.lock().outbox.duplicate_next = true;
+    }
+
     /// Stops the server and waits for it (at most 5 seconds).
     pub async fn shutdown(mut self) {
         if let Some(churn) = self.churn_task.take() {
             churn.abort();
+        }
+        if let Some(delivery) = self.delivery_task.take() {
+            delivery.abort();
         }
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
@@ -329,6 +403,9 @@ impl Drop for Simulator {
     fn drop(&mut self) {
         if let Some(churn) = self.churn_task.take() {
             churn.abort();
+        }
+        if let Some(delivery) = self.delivery_task.take() {
+            delivery.abort();
         }
         if self.sim.contract().is_some() {
             eprintln!("checkr-sim {}", self.contract_report().summary());

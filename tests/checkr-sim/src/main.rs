@@ -53,6 +53,11 @@ struct Args {
     /// a candidate is updated, one is created). 0: never.
     #[arg(long, default_value_t = 0, value_name = "SECONDS")]
     churn_every: u64,
+    /// Webhook URL of the partner application: every event of an OAuth-connected account,
+    /// and `token.deauthorized`, is delivered there, signed with the client secret (also
+    /// settable at run time: `PUT /_sim/partner/webhook`).
+    #[arg(long, value_name = "URL")]
+    partner_webhook_url: Option<String>,
 }
 
 #[tokio::main]
@@ -86,6 +91,9 @@ async fn main() -> anyhow::Result<()> {
         );
     for uri in &redirect_uris[1..] {
         app = app.with_redirect_uri(uri);
+    }
+    if let Some(url) = &args.partner_webhook_url {
+        app = app.with_webhook_url(url);
     }
     let mut config = SimConfig::default()
         .with_oauth_app(app)

@@ -196,24 +196,27 @@ async fn tokens(State(sim): State<Sim>, headers: HeaderMap, body: Bytes) -> ApiR
 }
 
 async fn deauthorize(State(sim): State<Sim>, auth: Auth) -> ApiResult {
-    let mut state = sim.lock();
-    let client_id = state
-        .tokens
-        .get(&auth.token)
-        .and_then(|t| t.client_id.clone());
-    if let Some(entry) = state.tokens.get_mut(&auth.token) {
-        entry.revoked = true;
-    }
-    let event_account = client_id
-        .and_then(|id| state.oauth_apps.iter().find(|a| a.client_id == id))
-        .map(|a| a.partner_account_id.clone())
-        .unwrap_or_else(|| auth.account_id.clone());
-    state.emit(
-        &event_account,
-        "token.deauthorized",
-        json!({ "access_code": auth.token }),
-    );
+    deauthorize_token(&mut sim.lock(), &auth.token);
     Ok(axum::Json(json!({ "access_token": auth.token })).into_response())
+}
+
+/// Revokes `token` and emits `token.deauthorized` (`account_id`: the partner's own when
+/// an OAuth application issued the token, then delivered to that application; the
+/// token's account otherwise) with `data.object.access_code` = the token. False if the
+/// token is unknown or already revoked.
+pub(crate) fn deauthorize_token(state: &mut crate::state::State, token: &str) -> bool {
+    let Some(entry) = state.tokens.get_mut(token).filter(|t| !t.revoked) else {
+        return false;
+    };
+    entry.revoked = true;
+    let client_id = entry.client_id.clone();
+    let account_id = entry.account_id.clone();
+    let object = json!({ "access_code": token });
+    match client_id.filter(|id| state.oauth_apps.iter().any(|a| &a.client_id == id)) {
+        Some(client_id) => state.emit_to_app(&client_id, "token.deauthorized", object),
+        None => state.emit(&account_id, "token.deauthorized", object),
+    }
+    true
 }
 
 #[cfg(test)]

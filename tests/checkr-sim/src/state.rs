@@ -15,6 +15,7 @@ use checkr_openapi::Spec;
 
 use crate::config::{AccountSeed, NodeSeed, OAuthApp, SimConfig};
 use crate::contract::ContractReport;
+use crate::delivery::Outbox;
 use crate::error::ApiError;
 use crate::faults::Fault;
 use crate::oauth::AuthCode;
@@ -58,6 +59,11 @@ impl Sim {
             ids: IdGen::default(),
             contract: ContractReport::default(),
             seed_candidates: config.seed_candidates,
+            outbox: Outbox::new(
+                config.webhook_retry_schedule.clone(),
+                config.webhook_queue_capacity,
+                config.webhook_timeout,
+            ),
         };
         for (token, seed) in &config.tokens {
             state.add_token(token, seed, None);
@@ -189,6 +195,8 @@ pub(crate) struct State {
     pub(crate) contract: ContractReport,
     /// Candidates every new account is seeded with.
     pub(crate) seed_candidates: usize,
+    /// Webhook deliveries and their knobs.
+    pub(crate) outbox: Outbox,
 }
 
 impl State {
@@ -281,11 +289,68 @@ impl State {
             .map(|t| t.account_id.as_str())
     }
 
-    /// Records an event of `event_type` about `object` (webhook payload shape).
+    /// Records an event of `event_type` about `object` (webhook payload shape) and
+    /// queues its deliveries: to the account's webhook subscriptions and to the webhook
+    /// URL of every partner application the account is connected to (see
+    /// [`crate::delivery`]).
     pub(crate) fn emit(&mut self, account_id: &str, event_type: &str, object: Value) {
+        let mut targets: Vec<Target> = Vec::new();
+        if let Some(account) = self.accounts.get(account_id) {
+            for webhook in account.webhooks.iter().filter(|w| w.deleted_at.is_none()) {
+                targets.push(Target {
+                    url: webhook.webhook_url.clone(),
+                    key: webhook.signing_key.clone(),
+                    include_object: webhook.include_object,
+                });
+            }
+        }
+        for app in &self.oauth_apps {
+            let connected = self.tokens.values().any(|t| {
+                !t.revoked
+                    && t.account_id == account_id
+                    && t.client_id.as_deref() == Some(app.client_id.as_str())
+            });
+            if let (true, Some(url)) = (connected, &app.webhook_url) {
+                targets.push(Target {
+                    url: url.clone(),
+                    key: app.client_secret.as_bytes().to_vec(),
+                    include_object: true,
+                });
+            }
+        }
+        self.record_event(account_id, event_type, object, targets);
+    }
+
+    /// Records an event about the partner application `client_id` itself (e.g.
+    /// `token.deauthorized`, whose `account_id` is the partner's own) and queues its
+    /// delivery to that application's webhook URL, if it has one.
+    pub(crate) fn emit_to_app(&mut self, client_id: &str, event_type: &str, object: Value) {
+        let Some(app) = self.oauth_apps.iter().find(|a| a.client_id == client_id) else {
+            return;
+        };
+        let account_id = app.partner_account_id.clone();
+        let targets = app
+            .webhook_url
+            .iter()
+            .map(|url| Target {
+                url: url.clone(),
+                key: app.client_secret.as_bytes().to_vec(),
+                include_object: true,
+            })
+            .collect();
+        self.record_event(&account_id, event_type, object, targets);
+    }
+
+    fn record_event(
+        &mut self,
+        account_id: &str,
+        event_type: &str,
+        object: Value,
+        targets: Vec<Target>,
+    ) {
         let id = self.ids.hex(24);
         let created_at = iso(self.now());
-        self.events.push(json!({
+        let event = json!({
             "id": id,
             "object": "event",
             "type": event_type,
@@ -293,8 +358,45 @@ impl State {
             "webhook_url": null,
             "data": { "object": object },
             "account_id": account_id,
-        }));
+        });
+        let mut seen: HashSet<String> = HashSet::new();
+        for target in targets {
+            if !seen.insert(target.url.clone()) {
+                continue;
+            }
+            let mut payload = event.clone();
+            payload["webhook_url"] = Value::String(target.url.clone());
+            if !target.include_object {
+                payload["data"]["object"] = summary(&payload["data"]["object"]);
+            }
+            let body = payload.to_string();
+            self.outbox
+                .enqueue(&payload, &target.url, &target.key, body);
+        }
+        self.events.push(event);
     }
+}
+
+/// Where an event is to be delivered.
+struct Target {
+    url: String,
+    key: Vec<u8>,
+    include_object: bool,
+}
+
+/// An object cut down to `id`, `object` and `uri` (an event without `include_object`);
+/// objects without an id are kept whole.
+fn summary(object: &Value) -> Value {
+    if object.get("id").is_none() {
+        return object.clone();
+    }
+    let mut out = serde_json::Map::new();
+    for key in ["id", "object", "uri"] {
+        if let Some(value) = object.get(key) {
+            out.insert(key.to_string(), value.clone());
+        }
+    }
+    Value::Object(out)
 }
 
 /// The simulator's clock: real time, shifted by an offset, or frozen.

@@ -50,7 +50,8 @@ impl Drop for ServerHarness {
 }
 
 /// The simulator with the default token's account and an OAuth app whose exchanges
-/// connect `connect_account`.
+/// connect `connect_account`. Its webhooks (none until a test sets the app's webhook URL)
+/// are retried every 200 ms rather than every minute.
 pub async fn oauth_simulator(connect_account: AccountSeed) -> Simulator {
     let app = OAuthApp::new(CLIENT_ID, CLIENT_SECRET, "http://127.0.0.1/oauth/callback")
         .with_connect_account(connect_account);
@@ -58,7 +59,8 @@ pub async fn oauth_simulator(connect_account: AccountSeed) -> Simulator {
         SimConfig::default()
             .with_contract_check()
             .with_token(TOKEN, AccountSeed::new("Acme Staffing"))
-            .with_oauth_app(app),
+            .with_oauth_app(app)
+            .with_webhook_retry_schedule(vec![std::time::Duration::from_millis(200); 10]),
     )
     .await
     .expect("simulator starts")

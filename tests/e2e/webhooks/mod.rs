@@ -1,4 +1,5 @@
 //! Webhooks: the outbox to the application, and Checkr's signed events coming in.
 
+mod from_simulator;
 mod inbound;
 pub mod outbox;

@@ -1,7 +1,8 @@
 //! Webhook subscriptions: `POST /v1/webhooks` (201), `GET /v1/webhooks`
 //! (paginated), `GET /v1/webhooks/{id}`, `DELETE /v1/webhooks/{id}`. The simulator
-//! records the events it would deliver ([`crate::Simulator::events`]); signing is
-//! [`crate::sign_webhook`]. Delivery is left for later.
+//! delivers the events of the subscription's account to it (see [`crate::delivery`]),
+//! signed with the key of the token that registered it. An account may have at most
+//! [`MAX_WEBHOOKS`] subscriptions, as at Checkr.
 
 use axum::Router;
 use axum::body::Bytes;
@@ -28,7 +29,13 @@ pub(crate) struct Webhook {
     pub(crate) live: bool,
     pub(crate) created_at: OffsetDateTime,
     pub(crate) deleted_at: Option<OffsetDateTime>,
+    /// The key deliveries are signed with: the client secret of the partner application
+    /// that issued the registering token, or else that token (the API key) itself.
+    pub(crate) signing_key: Vec<u8>,
 }
+
+/// How many live subscriptions an account may have.
+pub(crate) const MAX_WEBHOOKS: usize = 2;
 
 impl Webhook {
     /// The webhook's JSON.
@@ -82,6 +89,13 @@ async fn create(State(sim): State<Sim>, auth: Auth, headers: HeaderMap, body: By
     let mut state = sim.lock();
     let now = state.now_s();
     let id = state.ids.hex(24);
+    let signing_key = state
+        .tokens
+        .get(&auth.token)
+        .and_then(|t| t.client_id.as_deref())
+        .and_then(|client_id| state.oauth_apps.iter().find(|a| a.client_id == client_id))
+        .map(|app| app.client_secret.as_bytes().to_vec())
+        .unwrap_or_else(|| auth.token.as_bytes().to_vec());
     let account = state.account_mut(&auth.account_id)?;
     if account
         .webhooks
@@ -89,6 +103,15 @@ async fn create(State(sim): State<Sim>, auth: Auth, headers: HeaderMap, body: By
         .any(|w| w.deleted_at.is_none() && w.webhook_url == webhook_url && w.live == live)
     {
         return Err(ApiError::bad_request("Url has already been taken"));
+    }
+    if account
+        .webhooks
+        .iter()
+        .filter(|w| w.deleted_at.is_none())
+        .count()
+        >= MAX_WEBHOOKS
+    {
+        return Err(ApiError::bad_request("Allowed webhook API limit exceeded"));
     }
     let webhook = Webhook {
         id,
@@ -98,6 +121,7 @@ async fn create(State(sim): State<Sim>, auth: Auth, headers: HeaderMap, body: By
         live,
         created_at: now,
         deleted_at: None,
+        signing_key,
     };
     let rendered = webhook.to_json();
     account.webhooks.push(webhook);
