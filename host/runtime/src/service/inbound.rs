@@ -204,6 +204,17 @@ impl Service {
         let (connections, revoked) = self
             .route(key, &definition, &event, &event_type, account_id.as_deref())
             .await?;
+        // A revocation event carries the customer's (now revoked) token: it is not
+        // forwarded, nor written to the outbox in clear.
+        let mut event = event;
+        if definition.revocation_event.as_deref() == Some(event_type.as_str())
+            && let Some(token) = definition
+                .revoked_token_pointer
+                .as_deref()
+                .and_then(|pointer| event.pointer_mut(pointer))
+        {
+            *token = Value::String("[redacted]".into());
+        }
         let forward = |connection_id: Option<&str>| NewDelivery {
             kind: "forward".into(),
             provider_config_key: Some(key.to_string()),
