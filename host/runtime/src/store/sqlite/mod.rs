@@ -165,6 +165,8 @@ fn integration_aad(provider_config_key: &str) -> Vec<u8> {
 #[derive(Clone)]
 pub struct SqliteStore {
     db: Arc<Db>,
+    /// Bounds of the asynchronous run results this handle keeps.
+    runs: RunLimits,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -177,7 +179,6 @@ impl std::fmt::Debug for SqliteStore {
 struct Db {
     db: Mutex<rusqlite::Connection>,
     cipher: Arc<dyn CredentialCipher>,
-    runs: RunLimits,
 }
 
 fn db_error(error: rusqlite::Error) -> StoreError {
@@ -213,21 +214,9 @@ impl SqliteStore {
 
     /// Bounds the asynchronous run results kept (default: [`RunLimits::default`]).
     #[must_use]
-    pub fn with_run_limits(self, limits: RunLimits) -> Self {
-        let Db { db, cipher, .. } = match Arc::try_unwrap(self.db) {
-            Ok(db) => db,
-            Err(shared) => {
-                // Already shared: the limits cannot change under the other holders.
-                return SqliteStore { db: shared };
-            }
-        };
-        SqliteStore {
-            db: Arc::new(Db {
-                db,
-                cipher,
-                runs: limits,
-            }),
-        }
+    pub fn with_run_limits(mut self, limits: RunLimits) -> Self {
+        self.runs = limits;
+        self
     }
 
     /// Runs `work` on the blocking pool.
@@ -271,8 +260,8 @@ impl SqliteStore {
             db: Arc::new(Db {
                 db: Mutex::new(db),
                 cipher,
-                runs: RunLimits::default(),
             }),
+            runs: RunLimits::default(),
         })
     }
 }
@@ -817,8 +806,7 @@ fn millis(duration: std::time::Duration) -> i64 {
 }
 
 impl Db {
-    fn start_run(&self, id: &str) -> Result<(), StartRunError> {
-        let limits = self.runs;
+    fn start_run(&self, id: &str, limits: RunLimits) -> Result<(), StartRunError> {
         let now = now_millis();
         let mut db = self.db();
         let tx = db.transaction().map_err(db_error)?;
@@ -866,8 +854,7 @@ impl Db {
         Ok(())
     }
 
-    fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError> {
-        let limits = self.runs;
+    fn run_state(&self, id: &str, limits: RunLimits) -> Result<Option<RunState>, StoreError> {
         let now = now_millis();
         let row: Option<(i64, Option<i64>, Option<String>)> = {
             let db = self.db();
@@ -1241,8 +1228,8 @@ impl IntegrationCredentialStore for SqliteStore {
 impl RunStore for SqliteStore {
     async fn start_run(&self, id: &str) -> Result<(), StartRunError> {
         let id = id.to_string();
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.start_run(&id))
+        let (db, limits) = (self.db.clone(), self.runs);
+        tokio::task::spawn_blocking(move || db.start_run(&id, limits))
             .await
             .map_err(|error| {
                 StartRunError::Store(StoreError::Database(format!(
@@ -1264,7 +1251,8 @@ impl RunStore for SqliteStore {
 
     async fn run_state(&self, id: &str) -> Result<Option<RunState>, StoreError> {
         let id = id.to_string();
-        self.blocking(move |db| db.run_state(&id)).await
+        let limits = self.runs;
+        self.blocking(move |db| db.run_state(&id, limits)).await
     }
 }
 
