@@ -14,7 +14,7 @@
 //! (Outbound webhooks join this list as a trait of its own.) Every kind lives behind its trait so that state several nodes must share
 //! is in the database, never in one process's memory. [`Stores::open`] opens every kind
 //! from the configuration's `database` setting: a SQLite file ([`SqliteStore`], all SQL
-//! in `sqlite.rs`) today; another backend is one more implementation of these traits and
+//! in `sqlite/`) today; another backend is one more implementation of these traits and
 //! one more arm in [`Stores::open`].
 //!
 //! Credentials pass through a [`CredentialCipher`] on their way in and out:
