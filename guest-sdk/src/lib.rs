@@ -145,5 +145,5 @@ pub mod __private {
     //! Support code for the [`actions!`](crate::actions), [`syncs!`](crate::syncs) and
     //! [`integration!`](crate::integration) macros. Not a stable API.
     pub use crate::registry::{describe, invoke, unknown_action};
-    pub use crate::sync::{describe_sync, first_or, run_sync, unknown_sync};
+    pub use crate::sync::{describe_sync, first_or, run_sync, run_webhook, unknown_sync};
 }

@@ -54,7 +54,13 @@ macro_rules! actions {
 ///   did not save are marked deleted (the sync calls
 ///   [`records::track_deletes_start`](crate::records::track_deletes_start) and
 ///   [`records::track_deletes_end`](crate::records::track_deletes_end) around its full
-///   listing).
+///   listing);
+/// * `webhooks: ["report.*", ...] => handler` (optional) — the provider webhook event
+///   types the sync applies to its records as they arrive (`report.completed` exactly,
+///   `report.*` every `report.` event, `*` all), and the function `fn(serde_json::Value)
+///   -> Result<(), ActionError>` the host calls with each such event, verified and routed
+///   to the connection. It saves, updates or deletes records like `fetch_data` does; the
+///   application gets a sync webhook with `syncType: "WEBHOOK"` when records changed.
 ///
 /// Doc comments on an entry become the sync's description.
 ///
@@ -62,7 +68,10 @@ macro_rules! actions {
 /// # #[derive(serde::Serialize, schemars::JsonSchema)] pub struct Candidate { id: String }
 /// # #[derive(serde::Serialize, schemars::JsonSchema)] pub struct Report { id: String }
 /// # mod candidates { pub fn fetch_data() -> Result<(), terapi_sdk::ActionError> { Ok(()) } }
-/// # mod reports { pub fn fetch_data() -> Result<(), terapi_sdk::ActionError> { Ok(()) } }
+/// # mod reports {
+/// #     pub fn fetch_data() -> Result<(), terapi_sdk::ActionError> { Ok(()) }
+/// #     pub fn on_webhook(_event: serde_json::Value) -> Result<(), terapi_sdk::ActionError> { Ok(()) }
+/// # }
 /// terapi_sdk::syncs! {
 ///     /// Every candidate of the account.
 ///     "candidates" => candidates::fetch_data {
@@ -71,8 +80,12 @@ macro_rules! actions {
 ///         auto_start: true,
 ///         track_deletes: false,
 ///     },
-///     /// The candidates' reports.
-///     "reports" => reports::fetch_data { models: [Report], frequency: "every 30 minutes" },
+///     /// The candidates' reports, updated as Checkr's `report.*` webhooks arrive.
+///     "reports" => reports::fetch_data {
+///         models: [Report],
+///         frequency: "every 30 minutes",
+///         webhooks: ["report.*"] => reports::on_webhook,
+///     },
 /// }
 /// ```
 ///
@@ -116,6 +129,7 @@ macro_rules! integration {
                         frequency: $frequency:literal
                         $(, auto_start: $auto_start:literal)?
                         $(, track_deletes: $track_deletes:literal)?
+                        $(, webhooks: [ $($subscription:literal),* $(,)? ] => $webhook_function:path)?
                         $(,)?
                     }
                 ),* $(,)?
@@ -156,6 +170,7 @@ macro_rules! integration {
                         $frequency,
                         $crate::__private::first_or(&[$($auto_start),*], true),
                         $crate::__private::first_or(&[$($track_deletes),*], false),
+                        &[$($($subscription),*)?],
                     )
                 ),*)?]
             }
@@ -169,6 +184,25 @@ macro_rules! integration {
                             $sync_name,
                             &[$($crate::model_info::<$model>()),+],
                             $sync_function,
+                        ),
+                    )*)?
+                    other => ::std::result::Result::Err(
+                        $crate::__private::unknown_sync(other, &[$($($sync_name),*)?]),
+                    ),
+                }
+            }
+
+            fn on_webhook(
+                sync: ::std::string::String,
+                event: ::std::string::String,
+            ) -> ::std::result::Result<(), $crate::bindings::terapi::runtime::types::ActionError> {
+                match sync.as_str() {
+                    $($(
+                        $sync_name => $crate::__private::run_webhook(
+                            $sync_name,
+                            &[$($crate::model_info::<$model>()),+],
+                            &event,
+                            &[$($webhook_function)?],
                         ),
                     )*)?
                     other => ::std::result::Result::Err(

@@ -59,6 +59,7 @@ pub fn describe_sync(
     frequency: &str,
     auto_start: bool,
     track_deletes: bool,
+    webhook_subscriptions: &[&str],
 ) -> wit::SyncInfo {
     let description = doc
         .iter()
@@ -72,7 +73,41 @@ pub fn describe_sync(
         frequency: frequency.trim().to_string(),
         auto_start,
         track_deletes,
+        webhook_subscriptions: webhook_subscriptions
+            .iter()
+            .map(|pattern| pattern.trim().to_string())
+            .collect(),
     }
+}
+
+/// A sync's webhook handler: what the [`syncs!`](crate::syncs) macro's `webhooks: [...]
+/// => handler` names.
+pub type WebhookHandler = fn(Value) -> Result<(), ActionError>;
+
+/// Checks the sync's models, parses the event and hands it to the sync's webhook handler
+/// (`handlers` holds it, or nothing when the sync declared none).
+pub fn run_webhook(
+    name: &str,
+    models: &[wit::ModelInfo],
+    event: &str,
+    handlers: &[WebhookHandler],
+) -> Result<(), wit::ActionError> {
+    let Some(handler) = handlers.first() else {
+        return Err(wit::ActionError::from(
+            ActionError::new(format!("sync `{name}` handles no webhooks"))
+                .with_payload(json!({ "sync": name })),
+        ));
+    };
+    check_models(name, models).map_err(wit::ActionError::from)?;
+    let event: Value = serde_json::from_str(event).map_err(|error| {
+        wit::ActionError::from(
+            ActionError::new(format!(
+                "sync `{name}`: the webhook event is not JSON: {error}"
+            ))
+            .with_payload(json!({ "sync": name })),
+        )
+    })?;
+    handler(event).map_err(wit::ActionError::from)
 }
 
 /// The first of `given` (an optional setting of the [`syncs!`](crate::syncs) macro), or
@@ -193,7 +228,9 @@ mod tests {
             " every hour ",
             first_or(&[], true),
             first_or(&[true], false),
+            &[" report.* "],
         );
+        assert_eq!(info.webhook_subscriptions, vec!["report.*".to_string()]);
         assert_eq!(info.description, "Every candidate.\nIncremental.");
         assert_eq!(info.frequency, "every hour");
         assert!(info.auto_start);
@@ -213,5 +250,44 @@ mod tests {
             error.message,
             "no such sync `nope`; this component has no syncs"
         );
+    }
+}
+
+#[cfg(test)]
+mod webhook_tests {
+    use super::*;
+
+    #[derive(serde::Serialize, JsonSchema)]
+    struct Report {
+        id: String,
+    }
+
+    fn fails(_event: Value) -> Result<(), ActionError> {
+        Err(ActionError::new("handler failed"))
+    }
+
+    fn needs_a_type(event: Value) -> Result<(), ActionError> {
+        match event["type"].as_str() {
+            Some("report.completed") => Ok(()),
+            _ => Err(ActionError::new("unexpected event")),
+        }
+    }
+
+    #[test]
+    fn webhook_events_reach_the_syncs_handler() {
+        let models = [model_info::<Report>()];
+        let event = r#"{"id":"e1","type":"report.completed"}"#;
+        assert!(run_webhook("reports", &models, event, &[needs_a_type]).is_ok());
+        let error = run_webhook("reports", &models, event, &[fails]).expect_err("fails");
+        assert_eq!(error.message, "handler failed");
+    }
+
+    #[test]
+    fn a_sync_without_a_handler_or_a_bad_event_is_an_error() {
+        let models = [model_info::<Report>()];
+        let error = run_webhook("reports", &models, "{}", &[]).expect_err("no handler");
+        assert_eq!(error.message, "sync `reports` handles no webhooks");
+        let error = run_webhook("reports", &models, "{nope", &[needs_a_type]).expect_err("bad");
+        assert!(error.message.contains("not JSON"), "{}", error.message);
     }
 }

@@ -68,6 +68,7 @@ terapi_sdk::integration! {
             frequency: "every hour",
             auto_start: true,
             track_deletes: true,
+            webhooks: ["invitation.*"] => syncs::background_checks::on_webhook,
         },
         /// Every candidate of the account: candidates created since the last run, and a
         /// full pass once a day so updates to older ones are not missed.
@@ -76,6 +77,7 @@ terapi_sdk::integration! {
             frequency: "every hour",
             auto_start: true,
             track_deletes: false,
+            webhooks: ["candidate.*"] => syncs::candidates::on_webhook,
         },
         /// The reports of the account's candidates, refetched until they are complete or
         /// canceled.
@@ -84,6 +86,7 @@ terapi_sdk::integration! {
             frequency: "every hour",
             auto_start: true,
             track_deletes: false,
+            webhooks: ["report.*"] => syncs::reports::on_webhook,
         },
     }
 }

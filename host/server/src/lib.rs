@@ -226,7 +226,8 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then finishes in-flight requests. Meanwhile
-    /// delivers webhooks from the outbox (when a webhook URL is configured).
+    /// delivers webhooks from the outbox (when a webhook URL is configured) and runs the
+    /// syncs' handlers of the provider webhooks received.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
@@ -239,6 +240,16 @@ impl Server {
                 .service()
                 .run_webhook_deliveries(async move {
                     let _ = stopped.wait_for(|stop| *stop).await;
+                })
+                .await;
+        });
+        let handler_state = self.state.clone();
+        let mut handlers_stopped = stop.subscribe();
+        let handlers = tokio::spawn(async move {
+            handler_state
+                .service()
+                .run_webhook_handlers(async move {
+                    let _ = handlers_stopped.wait_for(|stop| *stop).await;
                 })
                 .await;
         });
@@ -255,6 +266,10 @@ impl Server {
         // the outbox for the next start (or another node).
         if let Err(error) = worker.await {
             tracing::error!(%error, "the webhook worker failed");
+        }
+        // Handler jobs cut short stay in the outbox and run again after their lease.
+        if let Err(error) = handlers.await {
+            tracing::error!(%error, "the webhook handler worker failed");
         }
         served
     }

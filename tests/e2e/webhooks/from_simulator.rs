@@ -2,7 +2,7 @@
 //! OAuth-connected customer reaches terapi signed with the partner app's secret and is
 //! forwarded to the application; deauthorization revokes the right connection; a forged
 //! signature is refused and the simulator's retry goes through; a duplicate delivery is
-//! processed once.
+//! processed once; the syncs' webhook handlers keep the records API current.
 
 use crate::server::support::{CLIENT_ID, SECRET_KEY, ServerHarness};
 use crate::support::*;
@@ -18,11 +18,19 @@ use terapi_runtime::{ConnectionStore, Credentials};
 /// A server forwarding to a loopback application endpoint, with the simulator's partner
 /// app sending its webhooks to the server.
 async fn harness() -> (ServerHarness, Received) {
+    harness_with(|_| {}).await
+}
+
+/// [`harness`] with `adjust` applied to the configuration.
+async fn harness_with(
+    adjust: impl FnOnce(&mut terapi_runtime::RuntimeConfig),
+) -> (ServerHarness, Received) {
     let (addr, received, _task) = receiver(None, Arc::new(AtomicU16::new(200))).await;
     let url = format!("http://{addr}/hooks");
     let harness =
         ServerHarness::start_with(AccountSeed::new("Connected Customer"), move |config| {
             config.server.webhook_url = Some(url);
+            adjust(config);
         })
         .await;
     let webhook = format!("{}/webhook/{CHECKR}", harness.base_url);
@@ -330,4 +338,172 @@ async fn a_duplicate_delivery_is_processed_and_forwarded_once() {
     let forwarded = forwards(&received, |f| !f.is_empty()).await;
     assert_eq!(forwarded.len(), 1, "processed and forwarded once");
     assert_eq!(of_event(&forwarded, &delivery.event_id).len(), 1);
+}
+
+/// `GET /records?model={model}` for `connection`: the records, as the API lists them.
+async fn records(harness: &ServerHarness, connection: &str, model: &str) -> Vec<Value> {
+    let response = harness
+        .api(Method::GET, &format!("/records?model={model}"))
+        .header("Connection-Id", connection)
+        .header("Provider-Config-Key", CHECKR)
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), StatusCode::OK);
+    let page: Value = response.json().await.expect("JSON");
+    page["records"].as_array().cloned().unwrap_or_default()
+}
+
+/// Waits until `connection`'s record `id` of `model` satisfies `done`; returns it and how
+/// long that took.
+async fn record_when(
+    harness: &ServerHarness,
+    connection: &str,
+    model: &str,
+    id: &str,
+    done: impl Fn(&Value) -> bool,
+) -> (Value, Duration) {
+    let started = Instant::now();
+    loop {
+        let found = records(harness, connection, model)
+            .await
+            .into_iter()
+            .find(|record| record["id"] == id);
+        if let Some(record) = found.filter(|record| done(record)) {
+            return (record, started.elapsed());
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "{model} {id} of {connection} never got there: {:?}",
+            records(harness, connection, model).await
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn checkrs_webhooks_keep_the_synced_records_current_and_the_app_hears_of_each_change() {
+    // No scheduled runs: whatever reaches the records below came through webhooks.
+    let (harness, received) = harness_with(|config| config.server.sync_scheduler = false).await;
+    let token = connect(&harness, "customer-a").await;
+    let other = connect(&harness, "customer-b").await;
+
+    let candidate = candidate(&harness, &token, "applicant@example.com").await;
+    let invitation = checkr(&harness, Method::POST, &token, "/v1/invitations")
+        .json(&json!({ "candidate_id": candidate, "package": "tasker_standard" }))
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(invitation.status(), StatusCode::CREATED);
+    let invitation: Value = invitation.json().await.expect("JSON");
+    let invitation_id = invitation["id"].as_str().expect("id");
+    let (candidate_record, _) =
+        record_when(&harness, "customer-a", "Candidate", &candidate, |_| true).await;
+    assert_eq!(candidate_record["email"], "applicant@example.com");
+    assert_eq!(candidate_record["_nango_metadata"]["last_action"], "ADDED");
+    record_when(
+        &harness,
+        "customer-a",
+        "BackgroundCheck",
+        invitation_id,
+        |check| check["status"] == "pending",
+    )
+    .await;
+
+    let report = harness
+        .sim
+        .complete_invitation(invitation_id)
+        .expect("a pending report");
+    let (check, _) = record_when(
+        &harness,
+        "customer-a",
+        "BackgroundCheck",
+        invitation_id,
+        |check| check["status"] == "completed",
+    )
+    .await;
+    assert_eq!(check["report_id"], report.as_str());
+    assert_eq!(check["_nango_metadata"]["last_action"], "UPDATED");
+    let (pending, _) = record_when(&harness, "customer-a", "Report", &report, |_| true).await;
+    assert_eq!(pending["status"], "pending");
+
+    // The report completes at Checkr: the stored copy follows within moments.
+    assert!(harness.sim.complete_report(&report, "consider"));
+    let (completed, took) = record_when(&harness, "customer-a", "Report", &report, |report| {
+        report["status"] == "complete"
+    })
+    .await;
+    eprintln!("report.completed reached the records API {took:?} after Checkr's state change");
+    assert_eq!(completed["result"], "consider");
+    assert_eq!(completed["_nango_metadata"]["last_action"], "UPDATED");
+    for model in ["Candidate", "BackgroundCheck", "Report"] {
+        assert!(
+            records(&harness, "customer-b", model).await.is_empty(),
+            "nothing of customer-a's reaches customer-b ({model})"
+        );
+    }
+    assert_ne!(
+        harness.sim.account_id(&other),
+        harness.sim.account_id(&token)
+    );
+
+    // The application got the forward of `report.completed` and a sync webhook saying
+    // the reports sync updated a record because of a webhook.
+    let deliveries = settled(&harness).await;
+    let completed_event = deliveries
+        .iter()
+        .find(|d| d.event_type == "report.completed")
+        .expect("report.completed");
+    let forwarded = forwards(&received, |f| {
+        !of_event(f, &completed_event.event_id).is_empty()
+    })
+    .await;
+    assert_eq!(of_event(&forwarded, &completed_event.event_id).len(), 1);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let sync_webhook = loop {
+        let found = received
+            .all()
+            .into_iter()
+            .map(|(_, body)| serde_json::from_str::<Value>(&body).expect("JSON"))
+            .find(|webhook| {
+                webhook["type"] == "sync"
+                    && webhook["syncName"] == "reports"
+                    && webhook["responseResults"]["updated"] == 1
+            });
+        if let Some(found) = found {
+            break found;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no sync webhook for the reports sync"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(sync_webhook["syncType"], "WEBHOOK");
+    assert_eq!(sync_webhook["connectionId"], "customer-a");
+    assert_eq!(sync_webhook["providerConfigKey"], CHECKR);
+    assert_eq!(sync_webhook["model"], "Report");
+    assert_eq!(sync_webhook["success"], true);
+
+    // Every handler job ran once and is done.
+    let jobs: Value = harness
+        .api(Method::GET, "/webhooks?limit=100")
+        .send()
+        .await
+        .expect("sent")
+        .json()
+        .await
+        .expect("JSON");
+    let jobs: Vec<&Value> = jobs["webhooks"]
+        .as_array()
+        .expect("webhooks")
+        .iter()
+        .filter(|delivery| delivery["kind"] == "on-webhook")
+        .collect();
+    assert_eq!(jobs.len(), deliveries.len(), "one job per event: {jobs:?}");
+    for job in jobs {
+        assert_eq!(job["status"], "delivered", "{job}");
+        assert_eq!(job["attempts"], 1, "{job}");
+        assert_eq!(job["connection_id"], "customer-a", "{job}");
+    }
 }

@@ -25,12 +25,14 @@ terapi_sdk::integration! {
     "fetch" => fetch::run,
     syncs {
         /// Saves `count` numbers (connection metadata) in batches with a checkpoint after
-        /// each; a full pass tracks deletes. See `numbers.rs`.
+        /// each; a full pass tracks deletes; `number.*` webhooks set or remove one. See
+        /// `numbers.rs`.
         "numbers" => numbers::fetch_data {
             models: [numbers::Number],
             frequency: "every hour",
             auto_start: false,
             track_deletes: true,
+            webhooks: ["number.*"] => numbers::on_webhook,
         },
     }
 }

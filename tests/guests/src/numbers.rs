@@ -111,3 +111,26 @@ pub fn fetch_data() -> Result<(), ActionError> {
     terapi_sdk::info!("numbers: saved {saved} record(s) in {pages} batch(es)");
     Ok(())
 }
+
+/// Applies a `number.*` webhook event: `number.set` saves `data.object` (a [`Number`])
+/// as it is, `number.removed` marks `data.object.id` deleted, and any other type fails
+/// on purpose (so the host's handling of a failing handler can be tested).
+pub fn on_webhook(event: serde_json::Value) -> Result<(), ActionError> {
+    let object = event["data"]["object"].clone();
+    match event["type"].as_str() {
+        Some("number.set") => {
+            let number: Number = serde_json::from_value(object)?;
+            records::save(&[number])
+        }
+        Some("number.removed") => {
+            let id = object["id"]
+                .as_str()
+                .ok_or_else(|| ActionError::new("`data.object.id` must be a string"))?;
+            records::delete::<Number>(&[id])
+        }
+        other => Err(ActionError::new(format!(
+            "numbers: cannot apply a `{}` event",
+            other.unwrap_or("(untyped)")
+        ))),
+    }
+}

@@ -20,3 +20,15 @@ pub fn fetch_data() -> Result<(), ActionError> {
     );
     Ok(())
 }
+
+/// Applies an `invitation.*` webhook: the invitation as Checkr has it now, or DELETED for
+/// `invitation.deleted` (a canceled invitation, which the listing no longer shows) and
+/// when Checkr no longer finds it (see [`refresh_from_event`](super::refresh_from_event)).
+pub fn on_webhook(event: serde_json::Value) -> Result<(), ActionError> {
+    super::refresh_from_event(
+        &event,
+        "invitations",
+        &["invitation.deleted"],
+        |invitation: Invitation| BackgroundCheck::from(invitation),
+    )
+}

@@ -6,6 +6,13 @@
 //! 429s after Checkr's `X-Ratelimit-Reset` and 5xx with backoff; listings use Checkr's
 //! pagination (`per_page=100`, following `next_href`), and each page is saved as it
 //! arrives.
+//!
+//! Each sync also applies Checkr's webhooks to its records as they arrive
+//! (`invitation.*`, `candidate.*`, `report.*`), through [`refresh_from_event`]: the
+//! event names the object, and the handler refetches it rather than saving the event's
+//! copy. Checkr delivers events out of order and retries them, so an event's copy may be
+//! older than one already applied; the API's current state never is. It also works for
+//! events sent without their object.
 
 pub mod background_checks;
 pub mod candidates;
@@ -13,8 +20,82 @@ pub mod models;
 pub mod reports;
 
 use crate::checkr;
+use serde::Serialize;
 use serde::de::DeserializeOwned;
-use terapi_sdk::{ActionError, Pages};
+use serde_json::{Value, json};
+use terapi_sdk::schemars::JsonSchema;
+use terapi_sdk::{ActionError, Pages, records};
+
+/// What a webhook event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventSubject {
+    /// The event's type, e.g. `report.completed`.
+    pub kind: String,
+    /// The id of the object it is about (`data.object.id`).
+    pub object_id: String,
+}
+
+/// Reads an event's type and its object's id, or says which is missing.
+pub fn event_subject(event: &Value) -> Result<EventSubject, ActionError> {
+    let kind = event["type"]
+        .as_str()
+        .ok_or_else(|| ActionError::new("the webhook event has no string `type`"))?;
+    let object_id = event["data"]["object"]["id"]
+        .as_str()
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            ActionError::new(format!(
+                "the `{kind}` webhook event has no `data.object.id`"
+            ))
+            .with_payload(json!({ "type": kind }))
+        })?;
+    Ok(EventSubject {
+        kind: kind.to_string(),
+        object_id: object_id.to_string(),
+    })
+}
+
+/// Applies a webhook event about one object of `collection` (`reports`, ...): fetches the
+/// object (`GET /v1/{collection}/{id}`) and saves it as a record of model `M`, or marks
+/// the record deleted when the event's type is one of `deleted` or Checkr no longer finds
+/// the object (404).
+pub fn refresh_from_event<T, M>(
+    event: &Value,
+    collection: &str,
+    deleted: &[&str],
+    convert: impl FnOnce(T) -> M,
+) -> Result<(), ActionError>
+where
+    T: DeserializeOwned,
+    M: Serialize + JsonSchema,
+{
+    let subject = event_subject(event)?;
+    let gone = if deleted.contains(&subject.kind.as_str()) {
+        true
+    } else {
+        let response = terapi_sdk::get(checkr::idempotent(&checkr::path(
+            collection,
+            &subject.object_id,
+        ))?)?;
+        if response.status == 404 {
+            true
+        } else {
+            let object: T = response.json()?;
+            records::save(&[convert(object)])?;
+            false
+        }
+    };
+    if gone {
+        records::delete::<M>(&[&subject.object_id])?;
+    }
+    terapi_sdk::info!(
+        "{collection}: applied {} to {} ({})",
+        subject.kind,
+        subject.object_id,
+        if gone { "deleted" } else { "saved" }
+    );
+    Ok(())
+}
 
 /// The pages of Checkr's listing at `endpoint`, starting at page `first_page` (1 for
 /// the whole listing; later when resuming an interrupted run).
@@ -85,6 +166,31 @@ mod tests {
     }
 
     #[test]
+    fn events_name_their_subject_or_say_what_is_missing() {
+        let subject = event_subject(&json!({
+            "id": "e1", "type": "report.completed", "data": { "object": { "id": "r1" } }
+        }))
+        .expect("complete");
+        assert_eq!(
+            subject,
+            EventSubject {
+                kind: "report.completed".into(),
+                object_id: "r1".into()
+            }
+        );
+        let error = event_subject(&json!({ "data": { "object": { "id": "r1" } } }))
+            .expect_err("no type");
+        assert!(error.message.contains("no string `type`"), "{}", error.message);
+        let error = event_subject(&json!({ "type": "report.completed", "data": {} }))
+            .expect_err("no object");
+        assert!(
+            error.message.contains("`report.completed` webhook event has no `data.object.id`"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
     fn the_component_describes_its_syncs() {
         use terapi_sdk::bindings::Guest;
         let syncs = crate::__TerapiComponent::describe_syncs();
@@ -115,6 +221,18 @@ mod tests {
             ]
         );
         assert!(syncs.iter().all(|sync| sync.models.len() == 1));
+        let subscriptions: Vec<(&str, Vec<String>)> = syncs
+            .iter()
+            .map(|sync| (sync.name.as_str(), sync.webhook_subscriptions.clone()))
+            .collect();
+        assert_eq!(
+            subscriptions,
+            vec![
+                ("background-checks", vec!["invitation.*".to_string()]),
+                ("candidates", vec!["candidate.*".to_string()]),
+                ("reports", vec!["report.*".to_string()]),
+            ]
+        );
         assert!(syncs.iter().all(|sync| !sync.description.is_empty()));
         assert!(
             crate::__TerapiComponent::describe().len() >= 11,

@@ -94,6 +94,13 @@ pub fn fetch_data() -> Result<(), ActionError> {
     Ok(())
 }
 
+
+/// Applies a `report.*` webhook: the report as Checkr has it now (see
+/// [`refresh_from_event`](super::refresh_from_event)).
+pub fn on_webhook(event: serde_json::Value) -> Result<(), ActionError> {
+    super::refresh_from_event(&event, "reports", &[], |report: Report| report)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

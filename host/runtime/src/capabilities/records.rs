@@ -38,6 +38,8 @@ pub(crate) struct SyncRun {
     pub(crate) run_id: String,
     pub(crate) models: Arc<ModelSchemas>,
     pub(crate) progress: Arc<SyncProgress>,
+    /// Whether the run is a webhook handler (`on-webhook`) rather than `fetch-data`.
+    pub(crate) webhook: bool,
 }
 
 impl SyncRun {
@@ -338,6 +340,13 @@ impl wit::Host for RecordsState {
     async fn track_deletes_start(&mut self, model: String) -> Result<(), String> {
         let run = self.run()?;
         run.check_model(&model)?;
+        if run.webhook {
+            return Err(format!(
+                "track-deletes needs a full listing: it is for `fetch-data`, not for sync `{}`'s \
+                 webhook handler",
+                run.sync
+            ));
+        }
         run.progress
             .lock()
             .track_deletes

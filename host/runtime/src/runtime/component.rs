@@ -196,6 +196,7 @@ async fn ask_for_syncs(
                 frequency: info.frequency,
                 auto_start: info.auto_start,
                 track_deletes: info.track_deletes,
+                webhook_subscriptions: info.webhook_subscriptions,
             })
         })
         .collect()

@@ -255,6 +255,56 @@ impl Runtime {
         sync: &str,
         progress: Option<Arc<SyncProgress>>,
     ) -> SyncOutcome {
+        self.call_sync(
+            provider_config_key,
+            connection_id,
+            sync,
+            progress,
+            sync::SyncCall::FetchData,
+        )
+        .await
+    }
+
+    /// Runs a sync's webhook handler (`on-webhook`) with one provider event (JSON text)
+    /// for a connection, in a fresh sandbox like [`Runtime::run_sync`] but with an
+    /// action's deadline (`limits.invocation_timeout_ms`); the outcome's
+    /// counts say which records it changed. Events are only for syncs that subscribe to
+    /// their type ([`Runtime::webhook_syncs`]); the caller checks that.
+    pub async fn run_sync_webhook(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        sync: &str,
+        event: &str,
+    ) -> SyncOutcome {
+        self.call_sync(
+            provider_config_key,
+            connection_id,
+            sync,
+            None,
+            sync::SyncCall::OnWebhook(event.into()),
+        )
+        .await
+    }
+
+    /// The syncs of an integration whose webhook handlers take events of `event_type`.
+    pub fn webhook_syncs(&self, provider_config_key: &str, event_type: &str) -> Vec<String> {
+        self.syncs(provider_config_key)
+            .unwrap_or_default()
+            .iter()
+            .filter(|info| info.subscribes_to(event_type))
+            .map(|info| info.name.clone())
+            .collect()
+    }
+
+    async fn call_sync(
+        &self,
+        provider_config_key: &str,
+        connection_id: &str,
+        sync: &str,
+        progress: Option<Arc<SyncProgress>>,
+        what: sync::SyncCall,
+    ) -> SyncOutcome {
         let started_at = time::OffsetDateTime::now_utc();
         let failed = |error: SyncError| SyncOutcome {
             result: Err(error),
@@ -299,6 +349,15 @@ impl Runtime {
                     connection_id,
                 });
             }
+            Err(TriggerError::ConnectionRevoked {
+                integration,
+                connection_id,
+            }) => {
+                return failed(SyncError::ConnectionRevoked {
+                    integration,
+                    connection_id,
+                });
+            }
             Err(other) => return failed(SyncError::Internal(other.to_string())),
         };
         let run_id = match crate::util::random_id() {
@@ -317,6 +376,7 @@ impl Runtime {
             run_id,
             models,
             progress: progress.clone(),
+            webhook: matches!(what, sync::SyncCall::OnWebhook(_)),
         });
         let grant = Grant {
             connection: prepared.guest,
@@ -330,7 +390,13 @@ impl Runtime {
             index,
             grant,
             run,
-            self.limits.sync_timeout(),
+            // A handler applies one event: it gets an action's deadline, not a full
+            // listing's.
+            match what {
+                sync::SyncCall::FetchData => self.limits.sync_timeout(),
+                sync::SyncCall::OnWebhook(_) => self.limits.invocation_timeout(),
+            },
+            what,
         )
         .await;
         for line in &logs {

@@ -1,11 +1,12 @@
 //! Syncs: what a component says about them, Nango's frequency syntax, and the
-//! `fetch-data` export call that runs one.
+//! `fetch-data` and `on-webhook` export calls that run one.
 //!
 //! A run gets a fresh sandbox through [`Sandboxes::call`] like an action, with its own
 //! deadline (`limits.sync_timeout_ms`) and the `records`, `checkpoint` and `metadata`
 //! capabilities bound to its [`SyncRun`]. Batches commit as the guest saves them; when
 //! the run succeeds, track-deletes is applied for the models whose
-//! `track-deletes-end` was reached, and only then.
+//! `track-deletes-end` was reached, and only then. A webhook handler (`on-webhook`) runs
+//! the same way with one event; track-deletes belongs to full listings, not to a handler.
 
 use super::sandbox::{ExportCall, Grant, GuestFailure, Sandboxes};
 use crate::bindings::integration::IntegrationPre;
@@ -50,9 +51,26 @@ pub struct SyncInfo {
     pub auto_start: bool,
     /// Whether it marks records a successful run did not save as deleted.
     pub track_deletes: bool,
+    /// The provider webhook event types its `on-webhook` handler applies (`report.*`,
+    /// `report.completed`, `*`); empty when it handles none.
+    #[serde(default)]
+    pub webhook_subscriptions: Vec<String>,
 }
 
 impl SyncInfo {
+    /// Whether its webhook handler takes events of type `event_type`: a subscription
+    /// names the type exactly, ends in `.*` to take every type it prefixes (`report.*`
+    /// takes `report.completed`, not `reports.x`), or is `*`.
+    pub fn subscribes_to(&self, event_type: &str) -> bool {
+        self.webhook_subscriptions.iter().any(|pattern| {
+            pattern == "*"
+                || pattern == event_type
+                || pattern
+                    .strip_suffix('*')
+                    .is_some_and(|prefix| prefix.ends_with('.') && event_type.starts_with(prefix))
+        })
+    }
+
     /// Its default interval (the frequency was checked when the component loaded).
     pub fn interval(&self) -> Duration {
         parse_frequency(&self.frequency).unwrap_or(Duration::from_secs(3600))
@@ -169,9 +187,42 @@ pub(crate) fn check_syncs(infos: &[SyncInfo]) -> Result<Vec<Arc<ModelSchemas>>, 
         }
         parse_frequency(&info.frequency)
             .map_err(|error| format!("sync `{}`: {error}", info.name))?;
+        for pattern in &info.webhook_subscriptions {
+            check_subscription(pattern)
+                .map_err(|why| format!("sync `{}`: webhook subscription {why}", info.name))?;
+        }
         compiled.push(Arc::new(compile_models(info)?));
     }
     Ok(compiled)
+}
+
+/// Longest webhook subscription accepted.
+const MAX_SUBSCRIPTION: usize = 200;
+
+/// Why a webhook subscription pattern is unusable, if it is: it must be `*`, an event type
+/// (`report.completed`) or a prefix ending in `.*` (`report.*`), printable ASCII without
+/// spaces.
+fn check_subscription(pattern: &str) -> Result<(), String> {
+    let shown: String = pattern.chars().take(40).collect();
+    if pattern.is_empty() || pattern.len() > MAX_SUBSCRIPTION {
+        return Err(format!(
+            "`{shown}` must be 1 to {MAX_SUBSCRIPTION} characters"
+        ));
+    }
+    if !pattern.bytes().all(|byte| byte.is_ascii_graphic()) {
+        return Err(format!(
+            "`{}` must be printable ASCII without spaces",
+            shown.escape_default()
+        ));
+    }
+    let wildcards = pattern.matches('*').count();
+    let well_placed = pattern == "*" || (pattern.ends_with(".*") && pattern.len() > 2);
+    if wildcards > 1 || (wildcards == 1 && !well_placed) {
+        return Err(format!(
+            "`{shown}` may only use `*` alone or as a last segment (`report.*`)"
+        ));
+    }
+    Ok(())
 }
 
 fn compile_models(info: &SyncInfo) -> Result<ModelSchemas, String> {
@@ -226,6 +277,16 @@ pub enum SyncError {
         /// The integration.
         integration: String,
         /// The connection asked for.
+        connection_id: String,
+    },
+    /// The connection was revoked at the provider; nothing ran.
+    #[error(
+        "connection `{connection_id}` of integration `{integration}` was revoked at the provider; connect it again"
+    )]
+    ConnectionRevoked {
+        /// The integration.
+        integration: String,
+        /// The connection.
         connection_id: String,
     },
     /// The sync failed on purpose (an `ActionError`), e.g. a rejected record.
@@ -284,8 +345,17 @@ pub struct SyncOutcome {
     pub logs: Vec<LogLine>,
 }
 
-/// Calls `fetch-data` for the sync at `index` in a fresh sandbox, then applies
-/// track-deletes if it succeeded.
+/// Which of a sync's exports a run calls.
+#[derive(Debug, Clone)]
+pub(crate) enum SyncCall {
+    /// `fetch-data`: a scheduled or triggered run.
+    FetchData,
+    /// `on-webhook` with this event (JSON text).
+    OnWebhook(Arc<str>),
+}
+
+/// Calls `fetch-data` (then applies track-deletes if it succeeded) or `on-webhook` for
+/// the sync at `index` in a fresh sandbox.
 pub(crate) async fn run(
     sandboxes: &Sandboxes,
     exports: &SyncExports,
@@ -293,19 +363,29 @@ pub(crate) async fn run(
     mut grant: Grant,
     run: Arc<SyncRun>,
     timeout: Duration,
+    what: SyncCall,
 ) -> (Result<(), SyncError>, Vec<LogLine>) {
     let name = exports.infos[index].name.clone();
     grant.sync = Some(run.clone());
     let pre = exports.pre.clone();
     let sync = name.clone();
+    let webhook = matches!(what, SyncCall::OnWebhook(_));
     let call: ExportCall<_> = Box::new(move |store| {
         Box::pin(async move {
             let instance = pre.instantiate_async(&mut *store).await?;
-            instance.call_fetch_data(&mut *store, &sync).await
+            match what {
+                SyncCall::FetchData => instance.call_fetch_data(&mut *store, &sync).await,
+                SyncCall::OnWebhook(event) => {
+                    instance
+                        .call_on_webhook(&mut *store, &sync, &event.to_string())
+                        .await
+                }
+            }
         })
     });
     let called = sandboxes.call(grant, timeout, call).await;
     let result = match called.result {
+        Ok(Ok(())) if webhook => Ok(()),
         Ok(Ok(())) => apply_track_deletes(&run).await,
         Ok(Err(error)) => Err(SyncError::Failed {
             sync: name,
@@ -406,6 +486,53 @@ mod tests {
             frequency: frequency.into(),
             auto_start: true,
             track_deletes: false,
+            webhook_subscriptions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn webhook_subscriptions_match_types_prefixes_or_everything() {
+        let mut sync = info("reports", "every hour", vec![model("Report")]);
+        assert!(!sync.subscribes_to("report.completed"), "none by default");
+        sync.webhook_subscriptions = vec!["report.*".into(), "candidate.created".into()];
+        for (event_type, expected) in [
+            ("report.completed", true),
+            ("report.created", true),
+            ("candidate.created", true),
+            ("candidate.updated", false),
+            ("reports.completed", false),
+            ("report", false),
+            ("invitation.completed", false),
+        ] {
+            assert_eq!(sync.subscribes_to(event_type), expected, "{event_type}");
+        }
+        sync.webhook_subscriptions = vec!["*".into()];
+        assert!(sync.subscribes_to("anything.at_all"));
+    }
+
+    #[test]
+    fn unusable_webhook_subscriptions_are_refused_at_load() {
+        for good in ["*", "report.*", "report.completed", "a.b.*"] {
+            let mut sync = info("reports", "every hour", vec![model("Report")]);
+            sync.webhook_subscriptions = vec![good.into()];
+            assert!(check_syncs(&[sync]).is_ok(), "{good}");
+        }
+        for (bad, why) in [
+            ("", "1 to 200 characters"),
+            ("report*", "last segment"),
+            ("*.completed", "last segment"),
+            ("report.**", "last segment"),
+            (".*", "last segment"),
+            ("report .*", "printable ASCII"),
+            ("report.\n*", "printable ASCII"),
+        ] {
+            let mut sync = info("reports", "every hour", vec![model("Report")]);
+            sync.webhook_subscriptions = vec![bad.into()];
+            let error = check_syncs(&[sync]).expect_err(bad);
+            assert!(
+                error.contains("sync `reports`: webhook subscription") && error.contains(why),
+                "{bad}: {error}"
+            );
         }
     }
 

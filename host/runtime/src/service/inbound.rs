@@ -228,13 +228,21 @@ impl Service {
             })
             .to_string(),
         };
-        let forwards: Vec<NewDelivery> = if self.webhook_settings()?.is_none() {
+        let mut forwards: Vec<NewDelivery> = if self.webhook_settings()?.is_none() {
             Vec::new()
         } else if connections.is_empty() {
             vec![forward(None)]
         } else {
             connections.iter().map(|id| forward(Some(id))).collect()
         };
+        let jobs = if revoked == 0 {
+            self.handler_jobs(key, &connections, &event_type, &event)
+                .await?
+        } else {
+            Vec::new()
+        };
+        let handled = jobs.len();
+        forwards.extend(jobs);
         let received = ReceivedEvent {
             provider_config_key: key.to_string(),
             event_id: event_id.clone(),
@@ -252,10 +260,13 @@ impl Service {
             tracing::info!(integration = %key, event = %event_id, "duplicate webhook acknowledged, not processed again");
             return Ok(Receipt::Duplicate { event_id });
         }
-        if !forwards.is_empty() {
+        if forwards.len() > handled {
             self.webhook_written.notify_one();
         }
-        tracing::info!(integration = %key, event = %event_id, r#type = %event_type, routed = connections.len(), revoked, "webhook accepted");
+        if handled > 0 {
+            self.handlers_written.notify_one();
+        }
+        tracing::info!(integration = %key, event = %event_id, r#type = %event_type, routed = connections.len(), revoked, handlers = handled, "webhook accepted");
         Ok(Receipt::Accepted {
             event_id,
             routed: connections.len(),

@@ -9,6 +9,7 @@
 //! status, records). Front ends only translate: HTTP requests or
 //! command-line arguments in, [`ServiceError`]s out as status codes or messages.
 
+mod handlers;
 pub mod inbound;
 pub mod keys;
 mod sync;
@@ -47,6 +48,8 @@ pub enum ErrorKind {
     Unavailable,
     /// The caller did not prove who it is (a webhook without a valid signature).
     Unauthorized,
+    /// What was asked is not allowed in its present state (a revoked connection).
+    Forbidden,
     /// The provider failed or refused.
     Upstream,
     /// terapi itself failed (store, randomness).
@@ -169,6 +172,8 @@ pub struct Service {
     webhooks: Result<Option<WebhookSettings>, ServiceError>,
     /// Wakes the webhook worker when a webhook is written.
     webhook_written: Arc<tokio::sync::Notify>,
+    /// Wakes the webhook handler worker when a handler job is written.
+    handlers_written: Arc<tokio::sync::Notify>,
     /// Each integration's webhook secret as last resolved, and when: reused for
     /// `limits.connection_cache_ms`, so a burst of provider webhooks does not read (and
     /// decrypt) the OAuth app's credentials once per event. A change over the API is seen
@@ -251,6 +256,7 @@ impl Service {
             started_at: OffsetDateTime::now_utc(),
             webhooks,
             webhook_written: Arc::new(tokio::sync::Notify::new()),
+            handlers_written: Arc::new(tokio::sync::Notify::new()),
             webhook_secrets: std::sync::Mutex::new(std::collections::HashMap::new()),
             sync_wake: Arc::new(tokio::sync::Notify::new()),
         })

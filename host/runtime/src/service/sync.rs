@@ -215,7 +215,9 @@ impl Runner {
             tracing::error!(sync = %scope.sync, %error, "cannot record a sync run's result");
         }
         if let Some(notifier) = &self.notifier {
-            notifier.notify(&scope, &outcome).await;
+            notifier
+                .notify(&scope, &outcome, super::webhooks::SyncType::Incremental)
+                .await;
         }
         outcome
     }
@@ -680,6 +682,7 @@ impl From<SyncError> for ServiceError {
             }
             SyncError::UnknownSync { .. } => (ErrorKind::NotFound, "unknown_sync"),
             SyncError::UnknownConnection { .. } => (ErrorKind::NotFound, "unknown_connection"),
+            SyncError::ConnectionRevoked { .. } => (ErrorKind::Forbidden, "connection_revoked"),
             SyncError::Failed { .. } => (ErrorKind::Upstream, "sync_script_runtime_error"),
             SyncError::Timeout { .. } => (ErrorKind::Upstream, "sync_timeout"),
             SyncError::MemoryLimitExceeded { .. } => {

@@ -18,7 +18,7 @@ use super::keys::EnvLookup;
 use super::{Service, ServiceError};
 use crate::config::RuntimeConfig;
 use crate::runtime::SyncOutcome;
-use crate::store::{AttemptOutcome, Delivery, NewDelivery, OutboxStore, SyncScope};
+use crate::store::{AttemptOutcome, Delivery, NewDelivery, OutboxStore, OutboxWork, SyncScope};
 use crate::util::{hex, iso, root_cause};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
@@ -129,7 +129,10 @@ impl Deliverer {
     /// One pass: claims what is due and delivers it concurrently. Returns how many
     /// deliveries were attempted.
     pub(crate) async fn deliver_due(&self) -> Result<usize, ServiceError> {
-        let due = self.outbox.claim_due_deliveries(BATCH, CLAIM_LEASE).await?;
+        let due = self
+            .outbox
+            .claim_due_deliveries(OutboxWork::Deliveries, BATCH, CLAIM_LEASE)
+            .await?;
         let count = due.len();
         let mut attempts = tokio::task::JoinSet::new();
         for delivery in due {
@@ -161,12 +164,7 @@ impl Deliverer {
             .await;
         let attempt = delivery.attempts.saturating_add(1);
         let retry = |error: String, wait: Duration| {
-            if attempt >= self.settings.max_attempts {
-                AttemptOutcome::Failed(format!("{error} (gave up after {attempt} attempts)"))
-            } else {
-                let wait = time::Duration::try_from(wait).unwrap_or(time::Duration::minutes(10));
-                AttemptOutcome::RetryAt(OffsetDateTime::now_utc() + wait, error)
-            }
+            retry_or_fail(attempt, self.settings.max_attempts, error, wait)
         };
         let outcome = match sent {
             Ok(response) if response.status().is_success() => AttemptOutcome::Delivered,
@@ -215,6 +213,40 @@ impl Deliverer {
     }
 }
 
+/// What `attempt` (counting from 1) failing with `error` comes to: another attempt after
+/// `wait`, or, when it was the last of `max_attempts`, failed for good.
+pub(crate) fn retry_or_fail(
+    attempt: u32,
+    max_attempts: u32,
+    error: String,
+    wait: Duration,
+) -> AttemptOutcome {
+    if attempt >= max_attempts {
+        AttemptOutcome::Failed(format!("{error} (gave up after {attempt} attempts)"))
+    } else {
+        let wait = time::Duration::try_from(wait).unwrap_or(time::Duration::minutes(10));
+        AttemptOutcome::RetryAt(OffsetDateTime::now_utc() + wait, error)
+    }
+}
+
+/// How a sync run came about, as Nango's sync webhooks say (`syncType`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum SyncType {
+    /// A scheduled or triggered `fetch-data` run.
+    Incremental,
+    /// A webhook handler applying a provider event.
+    Webhook,
+}
+
+impl SyncType {
+    fn as_str(self) -> &'static str {
+        match self {
+            SyncType::Incremental => "INCREMENTAL",
+            SyncType::Webhook => "WEBHOOK",
+        }
+    }
+}
+
 /// The sync webhooks a run sends, in Nango's shape: one per model whose records changed
 /// when it succeeded (`responseResults` with the counts), or one per model when it
 /// failed and `on_error` (`server.webhook_on_sync_error`).
@@ -222,6 +254,7 @@ pub(crate) fn sync_webhooks(
     scope: &SyncScope,
     outcome: &SyncOutcome,
     on_error: bool,
+    sync_type: SyncType,
 ) -> Vec<Value> {
     let mut bodies = Vec::new();
     for (model, counts) in &outcome.counts {
@@ -232,7 +265,7 @@ pub(crate) fn sync_webhooks(
             "providerConfigKey": scope.provider_config_key,
             "syncName": scope.sync,
             "model": model,
-            "syncType": "INCREMENTAL",
+            "syncType": sync_type.as_str(),
         });
         match &outcome.result {
             Ok(()) if counts.changed() => {
@@ -268,8 +301,13 @@ pub(crate) struct SyncNotifier {
 
 impl SyncNotifier {
     /// Writes the webhooks `outcome` calls for.
-    pub(crate) async fn notify(&self, scope: &SyncScope, outcome: &SyncOutcome) {
-        let bodies = sync_webhooks(scope, outcome, self.on_error);
+    pub(crate) async fn notify(
+        &self,
+        scope: &SyncScope,
+        outcome: &SyncOutcome,
+        sync_type: SyncType,
+    ) {
+        let bodies = sync_webhooks(scope, outcome, self.on_error, sync_type);
         if bodies.is_empty() {
             return;
         }
@@ -303,7 +341,7 @@ impl Service {
 }
 
 /// The wait before attempt `attempt + 1`: 1 s, 2 s, 4 s, ... at most [`MAX_BACKOFF`].
-fn backoff(attempt: u32) -> Duration {
+pub(crate) fn backoff(attempt: u32) -> Duration {
     FIRST_BACKOFF
         .saturating_mul(1u32 << attempt.saturating_sub(1).min(16))
         .min(MAX_BACKOFF)

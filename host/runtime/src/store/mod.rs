@@ -32,7 +32,9 @@ mod sqlite;
 
 pub use cache::CachingConnectionStore;
 pub use cipher::{AesGcmCipher, KeyError, PlaintextCipher};
-pub use outbox::{AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, NewDelivery};
+pub use outbox::{
+    AttemptOutcome, Delivery, DeliveryFilter, DeliveryStatus, HANDLER_KIND, NewDelivery, OutboxWork,
+};
 pub use records::{
     RecordAction, RecordCursor, RecordPage, RecordQuery, RecordScope, StoredRecord, SyncScope,
     WriteCounts,
@@ -462,11 +464,12 @@ pub trait RunStore: Send + Sync + 'static {
 pub trait OutboxStore: Send + Sync + 'static {
     /// Writes a webhook, due at once; returns its id.
     async fn enqueue(&self, delivery: &NewDelivery) -> Result<i64, StoreError>;
-    /// Claims up to `limit` pending deliveries that are due, for `lease`: no other
-    /// worker (in this process or another sharing the database) gets them until the
-    /// lease ends or an attempt is recorded. Oldest first.
+    /// Claims up to `limit` pending entries of `work` that are due, for `lease`: no
+    /// other worker (in this process or another sharing the database) gets them until
+    /// the lease ends or an attempt is recorded. Oldest first.
     async fn claim_due_deliveries(
         &self,
+        work: OutboxWork,
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError>;

@@ -9,6 +9,21 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
+/// The outbox kind of a webhook *handler job*: a verified provider event for one
+/// connection that a sync's `on-webhook` applies to its records. Handler jobs share the
+/// outbox's durability, retries, listing and replay with webhooks to the application, but
+/// a different worker takes them: see [`OutboxWork`].
+pub const HANDLER_KIND: &str = "on-webhook";
+
+/// Which entries of the outbox a worker claims.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutboxWork {
+    /// Webhooks to the application (every kind but [`HANDLER_KIND`]).
+    Deliveries,
+    /// Webhook handler jobs ([`HANDLER_KIND`]).
+    Handlers,
+}
+
 /// Where a delivery stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,10 +10,11 @@ mod schedules;
 
 use super::{
     AttemptOutcome, Connection, ConnectionFilter, ConnectionStore, CredentialCipher, Credentials,
-    Delivery, DeliveryFilter, DeliveryStatus, IntegrationCredentialStore, IntegrationCredentials,
-    MetadataUpdate, NewConnection, NewDelivery, OAuthSession, OAuthSessionStore, OutboxStore,
-    PlaintextCipher, RecordPage, RecordQuery, RecordScope, RecordStore, RunLimits, RunState,
-    RunStore, ScheduleStore, StartRunError, StoreError, SyncScope, WriteCounts,
+    Delivery, DeliveryFilter, DeliveryStatus, HANDLER_KIND, IntegrationCredentialStore,
+    IntegrationCredentials, MetadataUpdate, NewConnection, NewDelivery, OAuthSession,
+    OAuthSessionStore, OutboxStore, OutboxWork, PlaintextCipher, RecordPage, RecordQuery,
+    RecordScope, RecordStore, RunLimits, RunState, RunStore, ScheduleStore, StartRunError,
+    StoreError, SyncScope, WriteCounts,
 };
 use super::{FinishedRun, ScheduleState, SyncSchedule};
 use super::{ReceivedEvent, WebhookEventStore};
@@ -956,6 +957,7 @@ impl Db {
 
     fn claim_due_deliveries(
         &self,
+        work: OutboxWork,
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError> {
@@ -968,11 +970,17 @@ impl Db {
                     "SELECT {DELIVERY_COLUMNS} FROM outbox
                      WHERE status = 'pending' AND next_attempt_at <= ?1
                        AND (claimed_until IS NULL OR claimed_until <= ?1)
+                       AND (kind = ?3) = ?4
                      ORDER BY next_attempt_at, id LIMIT ?2"
                 ))
                 .map_err(db_error)?;
             let mut rows = statement
-                .query(params![now, i64::try_from(limit).unwrap_or(i64::MAX)])
+                .query(params![
+                    now,
+                    i64::try_from(limit).unwrap_or(i64::MAX),
+                    HANDLER_KIND,
+                    work == OutboxWork::Handlers
+                ])
                 .map_err(db_error)?;
             let mut claimed = Vec::new();
             while let Some(row) = rows.next().map_err(db_error)? {
@@ -1077,10 +1085,11 @@ impl OutboxStore for SqliteStore {
 
     async fn claim_due_deliveries(
         &self,
+        work: OutboxWork,
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.blocking(move |db| db.claim_due_deliveries(limit, lease))
+        self.blocking(move |db| db.claim_due_deliveries(work, limit, lease))
             .await
     }
 
@@ -1848,6 +1857,35 @@ mod outbox_tests {
     use super::*;
     use std::time::Duration;
 
+    #[tokio::test]
+    async fn handler_jobs_and_webhooks_are_claimed_by_their_own_workers() {
+        let store = SqliteStore::in_memory().expect("store");
+        let hook = store.enqueue(&webhook("{}")).await.expect("enqueue");
+        let job = store
+            .enqueue(&NewDelivery {
+                kind: HANDLER_KIND.into(),
+                ..webhook(r#"{"sync":"reports","event":{}}"#)
+            })
+            .await
+            .expect("enqueue");
+        let lease = Duration::from_secs(60);
+        let claimed = |work| {
+            let store = &store;
+            async move {
+                store
+                    .claim_due_deliveries(work, 10, lease)
+                    .await
+                    .expect("claim")
+                    .into_iter()
+                    .map(|delivery| delivery.id)
+                    .collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(claimed(OutboxWork::Handlers).await, vec![job]);
+        assert_eq!(claimed(OutboxWork::Deliveries).await, vec![hook]);
+        assert!(claimed(OutboxWork::Handlers).await.is_empty(), "leased");
+    }
+
     fn webhook(body: &str) -> NewDelivery {
         NewDelivery {
             kind: "sync".into(),
@@ -1862,13 +1900,16 @@ mod outbox_tests {
         let store = SqliteStore::in_memory().expect("store");
         let id = store.enqueue(&webhook("{\"a\":1}")).await.expect("enqueue");
         let lease = Duration::from_secs(60);
-        let first = store.claim_due_deliveries(10, lease).await.expect("claim");
+        let first = store
+            .claim_due_deliveries(OutboxWork::Deliveries, 10, lease)
+            .await
+            .expect("claim");
         assert_eq!(first.len(), 1);
         assert_eq!(first[0].id, id);
         assert_eq!(first[0].body, "{\"a\":1}");
         assert!(
             store
-                .claim_due_deliveries(10, lease)
+                .claim_due_deliveries(OutboxWork::Deliveries, 10, lease)
                 .await
                 .expect("claim")
                 .is_empty(),
@@ -1881,7 +1922,10 @@ mod outbox_tests {
             )
             .await
             .expect("retry");
-        let again = store.claim_due_deliveries(10, lease).await.expect("claim");
+        let again = store
+            .claim_due_deliveries(OutboxWork::Deliveries, 10, lease)
+            .await
+            .expect("claim");
         assert_eq!(again.len(), 1, "due again after a failed attempt");
         assert_eq!(again[0].attempts, 1);
         assert_eq!(again[0].last_error.as_deref(), Some("HTTP 503"));
@@ -1894,7 +1938,7 @@ mod outbox_tests {
         assert!(delivered.delivered_at.is_some());
         assert!(
             store
-                .claim_due_deliveries(10, lease)
+                .claim_due_deliveries(OutboxWork::Deliveries, 10, lease)
                 .await
                 .expect("claim")
                 .is_empty()
@@ -1907,7 +1951,7 @@ mod outbox_tests {
         store.enqueue(&webhook("{}")).await.expect("enqueue");
         assert_eq!(
             store
-                .claim_due_deliveries(10, Duration::ZERO)
+                .claim_due_deliveries(OutboxWork::Deliveries, 10, Duration::ZERO)
                 .await
                 .expect("claim")
                 .len(),
@@ -1915,7 +1959,7 @@ mod outbox_tests {
         );
         assert_eq!(
             store
-                .claim_due_deliveries(10, Duration::ZERO)
+                .claim_due_deliveries(OutboxWork::Deliveries, 10, Duration::ZERO)
                 .await
                 .expect("claim")
                 .len(),
@@ -1956,7 +2000,7 @@ mod outbox_tests {
         );
         assert!(
             store
-                .claim_due_deliveries(10, Duration::from_secs(60))
+                .claim_due_deliveries(OutboxWork::Deliveries, 10, Duration::from_secs(60))
                 .await
                 .expect("claim")
                 .is_empty()
@@ -1964,7 +2008,7 @@ mod outbox_tests {
         assert!(store.replay(failed).await.expect("replay"));
         assert!(!store.replay(9999).await.expect("replay unknown"));
         let due = store
-            .claim_due_deliveries(10, Duration::from_secs(60))
+            .claim_due_deliveries(OutboxWork::Deliveries, 10, Duration::from_secs(60))
             .await
             .expect("claim");
         assert_eq!(due.len(), 1);
