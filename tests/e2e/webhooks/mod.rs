@@ -1,5 +1,7 @@
-//! Webhooks: the outbox to the application, and Checkr's signed events coming in.
+//! Webhooks: the outbox to the application, Checkr's signed events coming in, and the
+//! syncs' handlers applying them.
 
 mod from_simulator;
+mod handlers;
 mod inbound;
 pub mod outbox;

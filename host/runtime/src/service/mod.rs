@@ -778,7 +778,8 @@ impl Service {
         Ok(self.stores.outbox.list_deliveries(filter).await?)
     }
 
-    /// Sends a webhook again (a failed one, or any other), from its first attempt.
+    /// Sends a webhook again (a failed one, or any other), from its first attempt; for a
+    /// webhook handler job, runs the handler again.
     pub async fn replay_webhook(&self, id: i64) -> Result<Delivery, ServiceError> {
         if !self.stores.outbox.replay(id).await? {
             return Err(ServiceError::new(
@@ -788,6 +789,7 @@ impl Service {
             ));
         }
         self.webhook_written.notify_one();
+        self.handlers_written.notify_one();
         self.stores
             .outbox
             .delivery(id)
