@@ -172,3 +172,11 @@ pub fn basic(token: &str) -> String {
 /// Keeps the compiler quiet about the trait being used only through `connections()`.
 #[allow(dead_code)]
 fn _store_is_object_safe(_: &dyn ConnectionStore) {}
+
+/// A loopback port nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port")
+        .port()
+}

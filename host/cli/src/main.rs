@@ -1,5 +1,6 @@
 //! The `terapi` command line.
 
+mod listen;
 mod serve;
 mod sync;
 
@@ -78,10 +79,19 @@ enum WebhooksCommand {
         #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=10_000))]
         limit: u64,
     },
-    /// Send a webhook again from its first attempt (and attempt it now).
+    /// Send a webhook again from its first attempt (and attempt it now); a webhook
+    /// handler job (kind `on-webhook`) is run again by `terapi serve`.
     Replay {
         /// The delivery id `terapi webhooks list` shows.
         id: i64,
+    },
+    /// Receive terapi's webhooks locally and print each (one JSON line, with whether its
+    /// signature verifies): point `TERAPI_WEBHOOK_URL` of `terapi serve` here while
+    /// developing.
+    Listen {
+        /// Where to listen.
+        #[arg(long, default_value = "127.0.0.1:3001")]
+        listen: std::net::SocketAddr,
     },
 }
 
@@ -449,10 +459,14 @@ async fn webhooks(
     options: ServiceOptions,
     command: WebhooksCommand,
 ) -> Result<(), Failure> {
+    if let WebhooksCommand::Listen { listen } = command {
+        return listen::listen(&config, &options.env, listen).await;
+    }
     let service = Service::open(config, options)
         .await
         .map_err(Failure::message)?;
     match command {
+        WebhooksCommand::Listen { .. } => Ok(()),
         WebhooksCommand::List { failed, limit } => {
             let filter = DeliveryFilter {
                 status: failed.then_some(DeliveryStatus::Failed),

@@ -2,20 +2,13 @@
 //! `connect` (the signed link), and `connection remove` revoking the token.
 
 use crate::server::support::{CLIENT_ID, CLIENT_SECRET, SECRET_KEY, oauth_simulator};
-use crate::support::{CHECKR, component};
+use crate::support::{CHECKR, component, free_port};
 use checkr_sim::{AccountSeed, Fault};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 
 const ENCRYPTION_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("a free port")
-        .port()
-}
 
 fn write_config(dir: &Path, sim_url: &str, port: u16) -> PathBuf {
     let path = dir.join("terapi.toml");

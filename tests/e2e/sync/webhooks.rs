@@ -3,7 +3,7 @@
 
 use super::crash::{KEY, SECRET, serve_with, status, terapi};
 use super::support::{NUMBER, NUMBERS};
-use crate::support::{GUESTS, TOKEN, component, simulator};
+use crate::support::{GUESTS, TOKEN, component, free_port, simulator};
 use axum::body::Bytes;
 use axum::http::HeaderMap;
 use serde_json::{Value, json};
@@ -39,14 +39,6 @@ async fn receiver(port: u16) -> (Received, tokio::task::JoinHandle<()>) {
         let _ = axum::serve(listener, app).await;
     });
     (received, task)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -150,14 +150,29 @@ fn sync_webhooks(received: &Received) -> Vec<Value> {
 async fn events_reach_a_syncs_handler_only_while_it_runs_for_the_connection() {
     let (harness, received) = harness(3).await;
     // The sync was never started for the connection: the event is forwarded, not applied.
-    send_event(&harness, "number.set", json!({ "id": "n1", "value": 1, "label": "" })).await;
+    send_event(
+        &harness,
+        "number.set",
+        json!({ "id": "n1", "value": 1, "label": "" }),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(jobs(&harness).await.is_empty());
     assert!(numbers(&harness).await.is_empty());
 
     schedule(&harness, "start").await;
-    send_event(&harness, "number.set", json!({ "id": "n42", "value": 42, "label": "x" })).await;
-    let stored = eventually("n42 saved", || numbers(&harness), |records| records.len() == 1).await;
+    send_event(
+        &harness,
+        "number.set",
+        json!({ "id": "n42", "value": 42, "label": "x" }),
+    )
+    .await;
+    let stored = eventually(
+        "n42 saved",
+        || numbers(&harness),
+        |records| records.len() == 1,
+    )
+    .await;
     assert_eq!(stored[0]["id"], "n42");
     assert_eq!(stored[0]["value"], 42);
     assert_eq!(stored[0]["_nango_metadata"]["last_action"], "ADDED");
@@ -182,7 +197,11 @@ async fn events_reach_a_syncs_handler_only_while_it_runs_for_the_connection() {
     let deleted = eventually(
         "n42 deleted",
         || numbers(&harness),
-        |records| records.first().is_some_and(|r| r["_nango_metadata"]["last_action"] == "DELETED"),
+        |records| {
+            records
+                .first()
+                .is_some_and(|r| r["_nango_metadata"]["last_action"] == "DELETED")
+        },
     )
     .await;
     assert_eq!(deleted.len(), 1);
@@ -190,13 +209,21 @@ async fn events_reach_a_syncs_handler_only_while_it_runs_for_the_connection() {
     // Paused for the connection: events are no longer applied.
     schedule(&harness, "pause").await;
     let before = jobs(&harness).await.len();
-    send_event(&harness, "number.set", json!({ "id": "n43", "value": 43, "label": "" })).await;
+    send_event(
+        &harness,
+        "number.set",
+        json!({ "id": "n43", "value": 43, "label": "" }),
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(jobs(&harness).await.len(), before, "no job while paused");
     assert!(numbers(&harness).await.iter().all(|r| r["id"] != "n43"));
     let jobs = jobs(&harness).await;
     assert_eq!(jobs.len(), 2, "{jobs:?}");
-    assert!(jobs.iter().all(|job| job["status"] == "delivered"), "{jobs:?}");
+    assert!(
+        jobs.iter().all(|job| job["status"] == "delivered"),
+        "{jobs:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +241,8 @@ async fn a_failing_handler_is_retried_then_listed_as_failed_and_replays() {
     assert_eq!(job["attempts"], 2, "{job}");
     let error = job["last_error"].as_str().expect("an error");
     assert!(
-        error.contains("cannot apply a `number.unknown` event") && error.contains("gave up after 2 attempts"),
+        error.contains("cannot apply a `number.unknown` event")
+            && error.contains("gave up after 2 attempts"),
         "{error}"
     );
     assert!(
@@ -232,7 +260,11 @@ async fn a_failing_handler_is_retried_then_listed_as_failed_and_replays() {
     let replayed = eventually(
         "the replay runs the handler again",
         || jobs(&harness),
-        |jobs| jobs[0]["status"] == "failed" && jobs[0]["attempts"] == 2 && jobs[0]["delivered_at"].is_null(),
+        |jobs| {
+            jobs[0]["status"] == "failed"
+                && jobs[0]["attempts"] == 2
+                && jobs[0]["delivered_at"].is_null()
+        },
     )
     .await;
     assert_eq!(replayed.len(), 1);

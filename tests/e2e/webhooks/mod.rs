@@ -4,4 +4,5 @@
 mod from_simulator;
 mod handlers;
 mod inbound;
+mod listen;
 pub mod outbox;

@@ -76,17 +76,7 @@ impl WebhookSettings {
                      an http(s) URL with a host"
                 ))
             })?;
-        let signing_key = env("TERAPI_WEBHOOK_SIGNING_KEY")
-            .or_else(|| {
-                config
-                    .server
-                    .webhook_signing_key
-                    .as_ref()
-                    .map(|key| key.expose().to_string())
-            })
-            .or_else(|| super::keys::secret_key(config, env).ok())
-            .filter(|key| !key.is_empty())
-            .ok_or_else(|| {
+        let signing_key = signing_key(config, env).ok_or_else(|| {
                 ServiceError::config(
                     "webhooks are configured but nothing can sign them: set \
                      TERAPI_WEBHOOK_SIGNING_KEY (or `server.webhook_signing_key`, or the secret key)",
@@ -103,6 +93,21 @@ impl WebhookSettings {
     pub fn url(&self) -> &Url {
         &self.url
     }
+}
+
+/// The key webhooks to the application are signed with: `TERAPI_WEBHOOK_SIGNING_KEY`,
+/// else `server.webhook_signing_key`, else the secret key; `None` when there is none.
+pub fn signing_key(config: &RuntimeConfig, env: &EnvLookup) -> Option<String> {
+    env("TERAPI_WEBHOOK_SIGNING_KEY")
+        .or_else(|| {
+            config
+                .server
+                .webhook_signing_key
+                .as_ref()
+                .map(|key| key.expose().to_string())
+        })
+        .or_else(|| super::keys::secret_key(config, env).ok())
+        .filter(|key| !key.is_empty())
 }
 
 /// The `X-Nango-Hmac-Sha256` value of `body` under `key`: hex HMAC-SHA256.
