@@ -6,8 +6,10 @@
 //! logged). An accepted event is processed once: its id is remembered for
 //! `server.webhook_dedupe_window_secs`, recorded in the same transaction as the webhooks
 //! it forwards to the application (one per connection it routes to; one unrouted when it
-//! routes to none), so a retried delivery is acknowledged and not processed again, and a
-//! crash never records an event without its forwards.
+//! routes to none) and the jobs of the syncs' webhook handlers that apply it (see
+//! `handlers.rs`), so a retried delivery is acknowledged and not processed again, and a
+//! crash never records an event without its forwards and jobs. Concurrent events share
+//! one commit (the store's group commit).
 //!
 //! Routing follows the provider's definition (`providers.toml`, `webhooks`): the event's
 //! account field against each connection's configuration (Checkr: `account_id` =
@@ -228,7 +230,7 @@ impl Service {
             })
             .to_string(),
         };
-        let mut forwards: Vec<NewDelivery> = if self.webhook_settings()?.is_none() {
+        let mut outbox: Vec<NewDelivery> = if self.webhook_settings()?.is_none() {
             Vec::new()
         } else if connections.is_empty() {
             vec![forward(None)]
@@ -242,7 +244,7 @@ impl Service {
             Vec::new()
         };
         let handled = jobs.len();
-        forwards.extend(jobs);
+        outbox.extend(jobs);
         let received = ReceivedEvent {
             provider_config_key: key.to_string(),
             event_id: event_id.clone(),
@@ -254,13 +256,13 @@ impl Service {
         let fresh = self
             .stores
             .webhook_events
-            .accept_event(&received, &forwards, window)
+            .accept_event(&received, &outbox, window)
             .await?;
         if !fresh {
             tracing::info!(integration = %key, event = %event_id, "duplicate webhook acknowledged, not processed again");
             return Ok(Receipt::Duplicate { event_id });
         }
-        if forwards.len() > handled {
+        if outbox.len() > handled {
             self.webhook_written.notify_one();
         }
         if handled > 0 {

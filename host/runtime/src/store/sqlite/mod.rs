@@ -168,7 +168,19 @@ pub struct SqliteStore {
     db: Arc<Db>,
     /// Bounds of the asynchronous run results this handle keeps.
     runs: RunLimits,
+    /// Webhook events waiting for the next group commit.
+    accepts: Arc<AcceptQueue>,
 }
+
+/// An event waiting to be accepted, and where its answer goes.
+struct QueuedAccept {
+    event: ReceivedEvent,
+    forwards: Vec<NewDelivery>,
+    window: std::time::Duration,
+    done: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
+}
+
+type AcceptQueue = Mutex<Vec<QueuedAccept>>;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -263,6 +275,7 @@ impl SqliteStore {
                 cipher,
             }),
             runs: RunLimits::default(),
+            accepts: Arc::new(Mutex::new(Vec::new())),
         })
     }
 }
@@ -611,56 +624,91 @@ impl Db {
         Ok(changed > 0)
     }
 
-    fn accept_event(
-        &self,
-        event: &ReceivedEvent,
-        forwards: &[NewDelivery],
-        window: std::time::Duration,
-    ) -> Result<bool, StoreError> {
-        let now = now_millis();
+    /// Accepts every event queued in `accepts` in one transaction: one commit (one
+    /// fsync of the WAL) for all the webhooks that arrived while the previous commit was
+    /// under way. Each event is still all-or-nothing with its forwards, and each caller
+    /// gets its own answer; an error fails the whole batch, and every caller in it.
+    fn accept_queued_events(&self, accepts: &AcceptQueue) {
         let mut db = self.db();
-        let tx = db.transaction().map_err(db_error)?;
-        tx.execute(
-            "DELETE FROM webhook_events WHERE received_at <= ?1",
-            params![now.saturating_sub(millis(window))],
-        )
-        .map_err(db_error)?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO webhook_events
-                     (provider_config_key, event_id, event_type, account_id, routed, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (provider_config_key, event_id) DO NOTHING",
-                params![
-                    event.provider_config_key,
-                    event.event_id,
-                    event.event_type,
-                    event.account_id,
-                    i64::try_from(event.routed).unwrap_or(i64::MAX),
-                    now
-                ],
-            )
-            .map_err(db_error)?;
-        if inserted == 0 {
-            return Ok(false);
+        let batch = std::mem::take(
+            &mut *accepts
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner()),
+        );
+        if batch.is_empty() {
+            return;
         }
-        for delivery in forwards {
+        let now = now_millis();
+        let applied = (|| -> Result<Vec<bool>, StoreError> {
+            let tx = db.transaction().map_err(db_error)?;
+            let oldest_window = batch
+                .iter()
+                .map(|accept| accept.window)
+                .max()
+                .unwrap_or_default();
             tx.execute(
-                "INSERT INTO outbox (kind, provider_config_key, connection_id, body, status,
-                     created_at, next_attempt_at)
-                 VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-                params![
-                    delivery.kind,
-                    delivery.provider_config_key,
-                    delivery.connection_id,
-                    delivery.body,
-                    now
-                ],
+                "DELETE FROM webhook_events WHERE received_at <= ?1",
+                params![now.saturating_sub(millis(oldest_window))],
             )
             .map_err(db_error)?;
+            let mut fresh = Vec::with_capacity(batch.len());
+            for accept in &batch {
+                let event = &accept.event;
+                let inserted = tx
+                    .execute(
+                        "INSERT INTO webhook_events
+                             (provider_config_key, event_id, event_type, account_id, routed,
+                              received_at)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                         ON CONFLICT (provider_config_key, event_id) DO NOTHING",
+                        params![
+                            event.provider_config_key,
+                            event.event_id,
+                            event.event_type,
+                            event.account_id,
+                            i64::try_from(event.routed).unwrap_or(i64::MAX),
+                            now
+                        ],
+                    )
+                    .map_err(db_error)?;
+                if inserted > 0 {
+                    for delivery in &accept.forwards {
+                        tx.execute(
+                            "INSERT INTO outbox (kind, provider_config_key, connection_id, body,
+                                 status, created_at, next_attempt_at)
+                             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+                            params![
+                                delivery.kind,
+                                delivery.provider_config_key,
+                                delivery.connection_id,
+                                delivery.body,
+                                now
+                            ],
+                        )
+                        .map_err(db_error)?;
+                    }
+                }
+                fresh.push(inserted > 0);
+            }
+            tx.commit().map_err(db_error)?;
+            Ok(fresh)
+        })();
+        match applied {
+            Ok(fresh) => {
+                for (accept, fresh) in batch.into_iter().zip(fresh) {
+                    let _ = accept.done.send(Ok(fresh));
+                }
+            }
+            Err(error) => {
+                let message = match error {
+                    StoreError::Database(message) | StoreError::Invalid(message) => message,
+                    other => other.to_string(),
+                };
+                for accept in batch {
+                    let _ = accept.done.send(Err(StoreError::Database(message.clone())));
+                }
+            }
         }
-        tx.commit().map_err(db_error)?;
-        Ok(true)
     }
 
     fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError> {
@@ -1188,9 +1236,28 @@ impl WebhookEventStore for SqliteStore {
         forwards: &[NewDelivery],
         window: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        let (event, forwards) = (event.clone(), forwards.to_vec());
-        self.blocking(move |db| db.accept_event(&event, &forwards, window))
-            .await
+        // Group commit: queue the event, then take the database and commit everything
+        // queued by then. Under a burst, the events that arrive while one commit waits
+        // for the disk are all committed by the next, instead of one commit each.
+        let (done, answer) = tokio::sync::oneshot::channel();
+        self.accepts
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .push(QueuedAccept {
+                event: event.clone(),
+                forwards: forwards.to_vec(),
+                window,
+                done,
+            });
+        let accepts = self.accepts.clone();
+        self.blocking(move |db| {
+            db.accept_queued_events(&accepts);
+            Ok(())
+        })
+        .await?;
+        answer.await.map_err(|_| {
+            StoreError::Database("an accepted event's batch ended without an answer".into())
+        })?
     }
 }
 
@@ -1856,6 +1923,54 @@ mod more_tests {
 mod outbox_tests {
     use super::*;
     use std::time::Duration;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn concurrent_events_are_each_accepted_once_with_their_forwards() {
+        let store = SqliteStore::in_memory().expect("store");
+        let accepts: Vec<_> = (0..300)
+            .map(|index| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    let event = ReceivedEvent {
+                        provider_config_key: "checkr-partner".into(),
+                        event_id: format!("evt_{}", index % 100),
+                        event_type: "report.completed".into(),
+                        account_id: None,
+                        routed: 1,
+                    };
+                    let forward = webhook(&format!("{{\"event\":{}}}", index % 100));
+                    store
+                        .accept_event(&event, &[forward], Duration::from_secs(3600))
+                        .await
+                        .expect("accepted")
+                })
+            })
+            .collect();
+        let mut fresh = 0;
+        for accept in accepts {
+            fresh += usize::from(accept.await.expect("task"));
+        }
+        assert_eq!(fresh, 100, "each event id accepted once, its retries not");
+        let filter = DeliveryFilter {
+            status: None,
+            limit: Some(1000),
+        };
+        let mut bodies: Vec<String> = store
+            .list_deliveries(&filter)
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|delivery| delivery.body)
+            .collect();
+        assert_eq!(
+            bodies.len(),
+            100,
+            "one forward per accepted event, none for a retry"
+        );
+        bodies.sort();
+        bodies.dedup();
+        assert_eq!(bodies.len(), 100, "every event's own forward");
+    }
 
     #[tokio::test]
     async fn handler_jobs_and_webhooks_are_claimed_by_their_own_workers() {
