@@ -1,8 +1,10 @@
 //! End-to-end tests: the real `terapi` host running the real action components (built by
 //! `cargo xtask build-actions`) against the loopback Checkr simulator.
 
+mod capacity;
 mod checkr;
 mod cli;
+mod faults;
 mod runtime;
 mod server;
 mod support;
