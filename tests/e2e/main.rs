@@ -6,6 +6,7 @@ mod checkr;
 mod cli;
 mod faults;
 mod runtime;
+mod secrets;
 mod server;
 mod support;
 mod sync;
