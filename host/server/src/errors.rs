@@ -252,6 +252,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn overloaded_is_503_with_retry_after() {
+        let response = ApiError::from(TriggerError::Overloaded {
+            message: "the host is at capacity".into(),
+            retry_after_secs: 1,
+        })
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        let busy = ApiError::from(ServiceError::new(
+            ErrorKind::Unavailable,
+            "too_many_async_runs",
+            "full",
+        ))
+        .into_response();
+        assert_eq!(busy.headers()[RETRY_AFTER], "1");
+        let running = ApiError::from(ServiceError::new(
+            ErrorKind::Unavailable,
+            "sync_already_running",
+            "running",
+        ))
+        .into_response();
+        assert_eq!(running.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!running.headers().contains_key(RETRY_AFTER));
+    }
+
+    #[test]
     fn json_errors_name_the_field_but_not_string_values() {
         #[derive(Debug, serde::Deserialize)]
         #[allow(dead_code)]

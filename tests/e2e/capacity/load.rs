@@ -132,3 +132,63 @@ async fn ten_thousand_runs_at_concurrency_64_without_failures_and_with_flat_rss(
         rss_end / 1024
     );
 }
+
+/// A burst far beyond what the host admits: every call is answered, either 200 or 503
+/// `server_overloaded` with `Retry-After` — no other error, no timeout, no hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_beyond_capacity_gets_200_or_503_with_retry_after_and_nothing_else() {
+    const BURST: usize = 200;
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // 4 slots, 16 places in line, 2 s of patience; each call waits 200 ms upstream.
+    let config = write_config(
+        dir.path(),
+        &sim.base_url(),
+        "[limits]\nmax_concurrent_runs = 4\nadmission_queue = 16\nadmission_wait_ms = 2000\n",
+    );
+    add_connections(&config, "{}");
+    let server = serve(&config, "warn");
+    sim.inject_fault(
+        checkr_sim::Fault::delay("/v1/account", Duration::from_millis(200)).times(BURST as u32),
+    );
+    let client = reqwest::Client::new();
+    let started = Instant::now();
+    let calls: Vec<_> = (0..BURST)
+        .map(|_| {
+            let request = server.trigger(&client, crate::support::CHECKR, "get-account", json!({}));
+            tokio::spawn(async move { super::support::answer(request.send().await.expect("answered")).await })
+        })
+        .collect();
+    let (mut ok, mut refused, mut other) = (0, 0, Vec::new());
+    for call in calls {
+        match call.await.expect("joined") {
+            (200, _, body) if body["name"] == "Acme Staffing" => ok += 1,
+            (503, Some(retry), body)
+                if retry == "1" && body["error"]["code"] == "server_overloaded" =>
+            {
+                refused += 1
+            }
+            (status, retry, body) => other.push(format!("{status} {retry:?} {body}")),
+        }
+    }
+    let elapsed = started.elapsed();
+    eprintln!(
+        "BURST: {BURST} concurrent calls on 4 slots + 16 in line: {ok} ran (200), {refused} refused \
+         (503 + Retry-After), {} other, all answered in {elapsed:.2?}",
+        other.len()
+    );
+    assert!(other.is_empty(), "{other:?}");
+    // The ones in line ran as slots came free: more than the 4 slots ran.
+    assert!(ok > 4 && refused > 0, "{ok} ran, {refused} refused");
+    assert!(elapsed < Duration::from_secs(30), "answered in {elapsed:?}");
+    // The host is itself again afterwards.
+    let (status, _, body) = super::support::answer(
+        server
+            .trigger(&client, GUESTS, "echo", json!({"after": true}))
+            .send()
+            .await
+            .expect("echo"),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"after": true})));
+}
