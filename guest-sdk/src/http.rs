@@ -289,7 +289,14 @@ impl Response {
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
             let content_type = response
                 .header("content-type")
-                .map(|value| value.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+                .map(|value| {
+                    value
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                })
                 .filter(|value| !value.is_empty() && !value.contains("json"));
             if let Some(content_type) = content_type {
                 return ActionError::new(format!(

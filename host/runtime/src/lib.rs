@@ -61,8 +61,8 @@ pub use outbound::HttpPolicy;
 pub use providers::{Provider, Providers, RequestAuth};
 pub use runtime::{
     ActionInfo, ActionOutput, AdmissionStats, CallConnection, Invocation, MIN_FREQUENCY, ModelInfo,
-    Overloaded, RETRY_AFTER, Runtime,
-    StartError, SyncError, SyncInfo, SyncOutcome, TriggerError, parse_frequency, resolve_provider,
+    Overloaded, RETRY_AFTER, Runtime, StartError, SyncError, SyncInfo, SyncOutcome, TriggerError,
+    parse_frequency, resolve_provider,
 };
 pub use schema::FieldError;
 pub use store::{

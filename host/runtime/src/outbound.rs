@@ -610,7 +610,11 @@ mod tests {
         let none = HeaderMap::new();
         let mut keyed = HeaderMap::new();
         keyed.insert("Idempotency-Key", HeaderValue::from_static("k-1"));
-        for method in [reqwest::Method::GET, reqwest::Method::PUT, reqwest::Method::DELETE] {
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
             assert!(is_safe_to_repeat(&method, &none), "{method}");
         }
         for method in [reqwest::Method::POST, reqwest::Method::PATCH] {

@@ -284,7 +284,9 @@ impl Server {
         if let Some(scheduler) = &self.scheduler
             && !scheduler.shutdown(deadline, SETTLE).await
         {
-            tracing::warn!("sync runs did not record their end in time; their leases expire and they resume from their checkpoints");
+            tracing::warn!(
+                "sync runs did not record their end in time; their leases expire and they resume from their checkpoints"
+            );
         }
         if !self
             .state
@@ -301,7 +303,9 @@ impl Server {
             Ok(Ok(())) => {}
             Err(_) => {
                 worker.abort();
-                tracing::warn!("webhook deliveries in flight were cut short; they stay due in the outbox");
+                tracing::warn!(
+                    "webhook deliveries in flight were cut short; they stay due in the outbox"
+                );
             }
         }
         tracing::info!("stopped");

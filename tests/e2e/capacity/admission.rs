@@ -77,7 +77,10 @@ async fn a_full_host_answers_503_with_retry_after_and_recovers() {
         message.contains("limits.memory_budget_bytes") && message.contains("already waiting"),
         "the message names the limit: {message}"
     );
-    assert!(refused_in < Duration::from_secs(1), "refused at once: {refused_in:?}");
+    assert!(
+        refused_in < Duration::from_secs(1),
+        "refused at once: {refused_in:?}"
+    );
 
     // The API itself answers promptly while the guests spin.
     let started = Instant::now();
@@ -132,7 +135,11 @@ async fn a_full_host_answers_503_with_retry_after_and_recovers() {
                 .expect("status"),
         )
         .await;
-        if !(status == 404 && body["error"]["message"].as_str().is_some_and(|m| m.contains("not finished"))) {
+        if !(status == 404
+            && body["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not finished")))
+        {
             break (status, retry_after, body);
         }
         assert!(Instant::now() < deadline, "the refused run never ended");

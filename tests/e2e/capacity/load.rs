@@ -97,7 +97,11 @@ async fn ten_thousand_runs_at_concurrency_64_without_failures_and_with_flat_rss(
 
     let rss_start = server.rss_kib();
     let (_, failures) = drive(&server, &client, WARM_UP).await;
-    assert!(failures.is_empty(), "warm-up failures: {:?}", &failures[..failures.len().min(5)]);
+    assert!(
+        failures.is_empty(),
+        "warm-up failures: {:?}",
+        &failures[..failures.len().min(5)]
+    );
     let rss_warm = server.rss_kib();
 
     let started = Instant::now();
@@ -156,7 +160,9 @@ async fn a_burst_beyond_capacity_gets_200_or_503_with_retry_after_and_nothing_el
     let calls: Vec<_> = (0..BURST)
         .map(|_| {
             let request = server.trigger(&client, crate::support::CHECKR, "get-account", json!({}));
-            tokio::spawn(async move { super::support::answer(request.send().await.expect("answered")).await })
+            tokio::spawn(async move {
+                super::support::answer(request.send().await.expect("answered")).await
+            })
         })
         .collect();
     let (mut ok, mut refused, mut other) = (0, 0, Vec::new());

@@ -105,13 +105,20 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
     // New connections are refused (a fresh client: no pooled connection to reuse).
     let refused = loop {
         let fresh = reqwest::Client::new();
-        match fresh.get(format!("{}/integrations", server.url)).send().await {
+        match fresh
+            .get(format!("{}/integrations", server.url))
+            .send()
+            .await
+        {
             Err(error) if error.is_connect() => break true,
             _ if signalled.elapsed() > Duration::from_secs(3) => break false,
             _ => tokio::time::sleep(Duration::from_millis(50)).await,
         }
     };
-    assert!(refused, "the listener was still accepting 3 s after SIGTERM");
+    assert!(
+        refused,
+        "the listener was still accepting 3 s after SIGTERM"
+    );
 
     // The request in flight gets its answer.
     let (status, _, body) = slow.await.expect("joined");
@@ -165,7 +172,14 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
 /// server being stopped: one JSON line each).
 fn records_in_database(config: &std::path::Path) -> usize {
     let out = super::support::terapi(config)
-        .args(["records", "list", GUESTS, "Number", "--connection", CONNECTION])
+        .args([
+            "records",
+            "list",
+            GUESTS,
+            "Number",
+            "--connection",
+            CONNECTION,
+        ])
         .output()
         .expect("terapi runs");
     assert!(

@@ -22,7 +22,10 @@ fn http_error(error: &TriggerError) -> String {
         TriggerError::Action {
             payload: Some(payload),
             ..
-        } => payload["http_error"].as_str().unwrap_or_default().to_string(),
+        } => payload["http_error"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
         other => panic!("expected an ActionError, got {other:?}"),
     }
 }
@@ -123,7 +126,10 @@ async fn a_connection_broken_mid_body_is_a_transport_error() {
         .await
         .expect_err("broken body");
     assert_eq!(http_error(&error), "transport", "{error}");
-    assert!(error.to_string().contains("/v1/account"), "names the request: {error}");
+    assert!(
+        error.to_string().contains("/v1/account"),
+        "names the request: {error}"
+    );
     // The host is fine afterwards.
     assert_eq!(harness.account_name().await, "Acme Staffing");
 }
@@ -202,9 +208,10 @@ async fn a_post_without_an_idempotency_key_is_never_repeated_after_a_server_erro
     // A 429 means it was not processed: repeated even without a key.
     harness.sim.clear_faults();
     harness.sim.clear_requests();
-    harness
-        .sim
-        .inject_fault(Fault::rate_limited("/v1/candidates", Duration::from_millis(10)));
+    harness.sim.inject_fault(Fault::rate_limited(
+        "/v1/candidates",
+        Duration::from_millis(10),
+    ));
     let response = proxy_post(&harness).send().await.expect("proxy");
     assert_eq!(response.status(), 201);
     assert_eq!(posts(&harness), 2, "the 429, then the create");

@@ -239,10 +239,16 @@ async fn no_secret_appears_in_logs_error_bodies_cli_output_or_webhooks() {
     };
     assert_eq!(basic(&token), basic_token);
     assert!(sim.seed_candidates(&token, 3), "candidates for the sync");
-    seen.http("unknown action", trigger("no-such-action", CONNECTION, json!({})))
-        .await;
-    seen.http("unknown connection", trigger("get-account", "nobody", json!({})))
-        .await;
+    seen.http(
+        "unknown action",
+        trigger("no-such-action", CONNECTION, json!({})),
+    )
+    .await;
+    seen.http(
+        "unknown connection",
+        trigger("get-account", "nobody", json!({})),
+    )
+    .await;
     seen.http(
         "invalid input",
         trigger("create-candidate", CONNECTION, json!({ "email": 7 })),
@@ -250,7 +256,10 @@ async fn no_secret_appears_in_logs_error_bodies_cli_output_or_webhooks() {
     .await;
     sim.inject_fault(Fault::status("/v1/account", 401));
     let (status, body) = seen
-        .http("upstream 401", trigger("get-account", CONNECTION, json!({})))
+        .http(
+            "upstream 401",
+            trigger("get-account", CONNECTION, json!({})),
+        )
         .await;
     assert!(status >= 400, "{body}");
     seen.http(
@@ -267,9 +276,7 @@ async fn no_secret_appears_in_logs_error_bodies_cli_output_or_webhooks() {
             .header("Connection-Id", CONNECTION)
             .header("Provider-Config-Key", CHECKR)
     };
-    let (status, _) = seen
-        .http("proxy", proxy(Method::GET, "/v1/account"))
-        .await;
+    let (status, _) = seen.http("proxy", proxy(Method::GET, "/v1/account")).await;
     assert_eq!(status, 200);
     sim.inject_fault(Fault::status("/v1/account", 500));
     seen.http("proxy 500", proxy(Method::GET, "/v1/account"))
@@ -306,7 +313,10 @@ async fn no_secret_appears_in_logs_error_bodies_cli_output_or_webhooks() {
         if status["syncs"][0]["status"] == "SUCCESS" {
             break;
         }
-        assert!(Instant::now() < deadline, "the sync did not finish: {status}");
+        assert!(
+            Instant::now() < deadline,
+            "the sync did not finish: {status}"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     seen.http(
@@ -343,7 +353,8 @@ async fn no_secret_appears_in_logs_error_bodies_cli_output_or_webhooks() {
         webhooks.iter().any(|webhook| webhook["type"] == "forward")
     })
     .await;
-    seen.http("webhooks list", api(Method::GET, "/webhooks")).await;
+    seen.http("webhooks list", api(Method::GET, "/webhooks"))
+        .await;
     seen.http(
         "unsigned provider webhook",
         client
@@ -355,10 +366,24 @@ async fn no_secret_appears_in_logs_error_bodies_cli_output_or_webhooks() {
     // CLI commands next to the server, and failures with missing or wrong keys.
     for args in [
         &["connection", "list"][..],
-        &["run", CHECKR, "get-account", "--connection", CONNECTION, "--logs"],
+        &[
+            "run",
+            CHECKR,
+            "get-account",
+            "--connection",
+            CONNECTION,
+            "--logs",
+        ],
         &["webhooks", "list"],
         &["sync", "status", CHECKR, "--connection", CONNECTION],
-        &["records", "list", CHECKR, "Candidate", "--connection", CONNECTION],
+        &[
+            "records",
+            "list",
+            CHECKR,
+            "Candidate",
+            "--connection",
+            CONNECTION,
+        ],
         &["actions", "list"],
     ] {
         let (ok, _) = seen.cli(&config, args, &[]);
@@ -409,12 +434,18 @@ async fn no_secret_appears_in_logs_error_bodies_cli_output_or_webhooks() {
 
     let secrets = [
         ("the API secret key", SECRET_KEY.to_string()),
-        ("the OAuth client secret (and webhook secret)", CLIENT_SECRET.to_string()),
+        (
+            "the OAuth client secret (and webhook secret)",
+            CLIENT_SECRET.to_string(),
+        ),
         ("the encryption key", ENCRYPTION_KEY.to_string()),
         ("the wrong encryption key", WRONG_ENCRYPTION_KEY.to_string()),
         ("the webhook signing key", SIGNING_KEY.to_string()),
         ("the access token", token.clone()),
-        ("the access token as sent", basic_token.trim_start_matches("Basic ").to_string()),
+        (
+            "the access token as sent",
+            basic_token.trim_start_matches("Basic ").to_string(),
+        ),
     ];
     let mut leaks = Vec::new();
     for (source, text) in &seen.0 {
@@ -424,11 +455,7 @@ async fn no_secret_appears_in_logs_error_bodies_cli_output_or_webhooks() {
             }
         }
     }
-    assert!(
-        seen.0.len() > 20,
-        "the sweep saw {} outputs",
-        seen.0.len()
-    );
+    assert!(seen.0.len() > 20, "the sweep saw {} outputs", seen.0.len());
     assert!(leaks.is_empty(), "secrets leaked: {leaks:#?}");
     eprintln!(
         "SECRETS: {} outputs checked ({} bytes of server log), no secret found",

@@ -80,13 +80,17 @@ impl Admission {
     /// The admission control `limits` ask for.
     pub(crate) fn new(limits: &Limits) -> Self {
         let concurrency = usize::try_from(limits.max_concurrent_runs).unwrap_or(usize::MAX);
-        let by_memory = usize::try_from(limits.memory_budget_bytes / limits.memory_bytes.max(1) as u64)
-            .unwrap_or(usize::MAX);
+        let by_memory =
+            usize::try_from(limits.memory_budget_bytes / limits.memory_bytes.max(1) as u64)
+                .unwrap_or(usize::MAX);
         let instances = usize::try_from(limits.max_instances).unwrap_or(usize::MAX);
         let (slot_count, bound_by) = [
             (
                 concurrency,
-                format!("limits.max_concurrent_runs = {}", limits.max_concurrent_runs),
+                format!(
+                    "limits.max_concurrent_runs = {}",
+                    limits.max_concurrent_runs
+                ),
             ),
             (
                 by_memory,
@@ -129,7 +133,11 @@ impl Admission {
         let _waiting = Waiting(&self.waiting);
         if ahead >= self.max_waiting {
             self.refused_queue_full.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(slots = self.slot_count, waiting = ahead, "call refused: queue full");
+            tracing::debug!(
+                slots = self.slot_count,
+                waiting = ahead,
+                "call refused: queue full"
+            );
             return Err(self.overloaded(format!(
                 "the host is at capacity: all {} sandbox slots are busy ({}) and {} calls are \
                  already waiting (limits.admission_queue = {})",
@@ -144,7 +152,10 @@ impl Admission {
             // The semaphore is never closed; treat it like a wait that ran out.
             Ok(Err(_)) | Err(_) => {
                 self.refused_wait_exceeded.fetch_add(1, Ordering::Relaxed);
-                tracing::debug!(slots = self.slot_count, "call refused: no slot within the wait bound");
+                tracing::debug!(
+                    slots = self.slot_count,
+                    "call refused: no slot within the wait bound"
+                );
                 Err(self.overloaded(format!(
                     "the host is at capacity: no sandbox slot came free within {} ms \
                      (limits.admission_wait_ms); all {} slots are busy ({})",
@@ -224,12 +235,23 @@ mod tests {
         let started = std::time::Instant::now();
         let refused = admission.admit().await.err().expect("refused");
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert!(refused.message.contains("1 calls are already waiting"), "{}", refused.message);
-        assert!(refused.message.contains("limits.admission_queue"), "{}", refused.message);
+        assert!(
+            refused.message.contains("1 calls are already waiting"),
+            "{}",
+            refused.message
+        );
+        assert!(
+            refused.message.contains("limits.admission_queue"),
+            "{}",
+            refused.message
+        );
         assert_eq!(refused.retry_after_secs, 1);
         // A slot freed goes to the one waiting.
         drop(first);
-        waiter.await.expect("joined").expect("admitted after waiting");
+        waiter
+            .await
+            .expect("joined")
+            .expect("admitted after waiting");
         drop(second);
         let stats = admission.stats();
         assert_eq!((stats.running, stats.waiting), (0, 0));
@@ -248,7 +270,11 @@ mod tests {
             waited >= Duration::from_millis(250) && waited < Duration::from_secs(5),
             "{waited:?}"
         );
-        assert!(refused.message.contains("within 250 ms"), "{}", refused.message);
+        assert!(
+            refused.message.contains("within 250 ms"),
+            "{}",
+            refused.message
+        );
         let stats = admission.stats();
         assert_eq!(stats.refused_wait_exceeded, 1);
         assert_eq!(stats.waiting, 0, "a refused caller leaves the line");

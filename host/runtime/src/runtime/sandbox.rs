@@ -9,6 +9,7 @@
 //! (timeout, memory limit, crash with the guest's panic message) with the captured run
 //! log. Adding a world means writing its export call as a closure, not copying this.
 
+use super::admission::{Admission, AdmissionStats, Overloaded};
 use crate::bindings::connection as wit_connection;
 use crate::capabilities::checkpoint::CheckpointState;
 use crate::capabilities::connection::ConnectionState;
@@ -18,7 +19,6 @@ use crate::capabilities::metadata::MetadataState;
 use crate::capabilities::records::{RecordsState, SyncRun};
 use crate::capabilities::wasi::WasiState;
 use crate::capabilities::{self, checkpoint, connection, http, log, metadata, records};
-use super::admission::{Admission, AdmissionStats, Overloaded};
 use crate::config::Limits;
 use crate::outbound::HttpPolicy;
 use futures_util::future::BoxFuture;

@@ -196,8 +196,7 @@ pub(crate) struct InFlightGuard(Arc<InFlight>);
 
 impl InFlight {
     pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
-        self.count
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        self.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         InFlightGuard(self.clone())
     }
 
@@ -217,7 +216,12 @@ impl InFlight {
 
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if self.0.count.fetch_sub(1, std::sync::atomic::Ordering::AcqRel) == 1 {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
             self.0.idle.notify_waiters();
         }
     }
@@ -759,7 +763,11 @@ impl Service {
     /// Waits until every asynchronous run has ended and recorded its result: by the
     /// shutdown deadline, plus `settle` for the ones stopped then to record their error.
     /// Returns whether they all did.
-    pub async fn wait_for_async_runs(&self, deadline: tokio::time::Instant, settle: std::time::Duration) -> bool {
+    pub async fn wait_for_async_runs(
+        &self,
+        deadline: tokio::time::Instant,
+        settle: std::time::Duration,
+    ) -> bool {
         self.async_runs.wait_idle(deadline + settle).await
     }
 

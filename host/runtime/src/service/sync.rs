@@ -213,9 +213,8 @@ impl Runner {
         let next_run_at = match &outcome.result {
             Err(SyncError::Overloaded {
                 retry_after_secs, ..
-            }) => scheduled.then(|| {
-                now + Duration::from_secs(*retry_after_secs) + jitter(OVERLOADED_JITTER)
-            }),
+            }) => scheduled
+                .then(|| now + Duration::from_secs(*retry_after_secs) + jitter(OVERLOADED_JITTER)),
             // Cut short by a shutdown: due at once, so the next start (or another node)
             // resumes it from its checkpoint without waiting for the lease to expire.
             Err(SyncError::Interrupted { .. }) => Some(now),
