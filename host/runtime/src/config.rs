@@ -131,8 +131,9 @@ pub struct ServerConfig {
     pub sync_scheduler: bool,
     /// On SIGTERM (or Ctrl-C) `terapi serve` stops accepting connections at once and
     /// gives requests, asynchronous runs and sync runs in flight this long to finish, in
-    /// milliseconds; then it stops anyway (sync runs cut short resume from their
-    /// checkpoints, asynchronous runs end with an error). 30 s matches the default
+    /// milliseconds; then it stops anyway, giving what it stopped up to 5 s more to record
+    /// that (sync runs cut short resume from their checkpoints, asynchronous runs end
+    /// with an error). 30 s matches the default
     /// invocation timeout, so an action that started before the signal can finish, and
     /// stays within the usual 30 s grace period of process managers (Kubernetes'
     /// `terminationGracePeriodSeconds`, systemd's `TimeoutStopSec` is 90 s).

@@ -277,7 +277,7 @@ impl Server {
         };
         // Past the grace period, this bounds how long stopped runs may take to record
         // that they were stopped.
-        const SETTLE: Duration = Duration::from_secs(2);
+        const SETTLE: Duration = Duration::from_secs(5);
         let deadline = deadline_rx
             .borrow()
             .unwrap_or_else(|| tokio::time::Instant::now() + grace);

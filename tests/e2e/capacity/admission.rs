@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 async fn a_full_host_answers_503_with_retry_after_and_recovers() {
     let sim = simulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    // Two slots, set by the memory budget (two sandboxes at their 16 MiB cap), one place
-    // in line, a one-second wait bound. The runaway guests hold their slots for 6 s.
+    // No scheduler (the Checkr component's auto-start syncs would take slots too). Two
+    // slots, set by the memory budget (two sandboxes at their 16 MiB cap), one place
+    // in line, a one-second wait bound. The runaway guests hold their slots for 8 s.
     let config = write_config(
         dir.path(),
         &sim.base_url(),
-        "[limits]\ninvocation_timeout_ms = 6000\nmemory_bytes = 16777216\n\
+        "[server]\nsync_scheduler = false\n\n[limits]\ninvocation_timeout_ms = 8000\nmemory_bytes = 16777216\n\
          memory_budget_bytes = 33554432\nmax_concurrent_runs = 64\n\
          admission_queue = 1\nadmission_wait_ms = 1000\n",
     );
@@ -45,7 +46,8 @@ async fn a_full_host_answers_503_with_retry_after_and_recovers() {
             tokio::spawn(async move { answer(request.send().await.expect("loop")).await })
         })
         .collect();
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Time for both to be admitted, even on a loaded machine.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
 
     // One call waits in line...
     let waiting = {
@@ -165,4 +167,74 @@ async fn a_full_host_answers_503_with_retry_after_and_recovers() {
     )
     .await;
     assert_eq!((status, &body), (200, &json!({"n": 4})));
+}
+
+/// A sync the host has no slot for is refused, recorded with that error, and tried again
+/// a moment later (not an interval later), even though it was only triggered: once the
+/// slot frees up it runs and succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_refused_for_capacity_runs_again_soon_and_succeeds() {
+    let sim = simulator().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    // One slot, no line: while a runaway guest holds the slot (4 s), a sync is refused.
+    let config = write_config(
+        dir.path(),
+        &sim.base_url(),
+        "[limits]\ninvocation_timeout_ms = 4000\nmax_concurrent_runs = 1\nadmission_queue = 0\n",
+    );
+    add_connections(&config, r#"{"count": 10}"#);
+    let server = serve(&config, "warn");
+    let client = reqwest::Client::new();
+    let hog = {
+        let request = server.trigger(&client, GUESTS, "loop-forever", json!({}));
+        tokio::spawn(async move { answer(request.send().await.expect("loop")).await })
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let (status, _, body) = answer(
+        server
+            .api(&client, Method::POST, "/sync/trigger")
+            .json(&json!({ "syncs": ["numbers"], "provider_config_key": GUESTS, "connection_id": super::support::CONNECTION }))
+            .send()
+            .await
+            .expect("trigger"),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let status_path = format!(
+        "/sync/status?syncs=numbers&provider_config_key={GUESTS}&connection_id={}",
+        super::support::CONNECTION
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut refused = None;
+    let done = loop {
+        let (_, _, body) = answer(
+            server
+                .api(&client, Method::GET, &status_path)
+                .send()
+                .await
+                .expect("status"),
+        )
+        .await;
+        let sync = body["syncs"][0].clone();
+        if refused.is_none()
+            && sync["error"].as_str().is_some_and(|error| {
+                error.contains("was not started") && error.contains("capacity")
+            })
+        {
+            refused = Some(sync.clone());
+        }
+        if sync["status"] == "SUCCESS" {
+            break sync;
+        }
+        assert!(Instant::now() < deadline, "never ran: {sync}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let refused = refused.expect("the refused run was recorded with its error");
+    assert!(
+        refused["nextScheduledSyncAt"].is_string(),
+        "asked for again: {refused}"
+    );
+    assert_eq!(done["latestResult"]["Number"]["added"], 10, "{done}");
+    let (status, _, _) = hog.await.expect("joined");
+    assert_eq!(status, 500, "the runaway guest timed out");
 }

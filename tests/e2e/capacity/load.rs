@@ -144,11 +144,13 @@ async fn a_burst_beyond_capacity_gets_200_or_503_with_retry_after_and_nothing_el
     const BURST: usize = 200;
     let sim = simulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    // 4 slots, 16 places in line, 2 s of patience; each call waits 200 ms upstream.
+    // 4 slots, 16 places in line, 2 s of patience; each call waits 200 ms upstream. No
+    // scheduler: only these calls take slots.
     let config = write_config(
         dir.path(),
         &sim.base_url(),
-        "[limits]\nmax_concurrent_runs = 4\nadmission_queue = 16\nadmission_wait_ms = 2000\n",
+        "[server]\nsync_scheduler = false\n\n\
+         [limits]\nmax_concurrent_runs = 4\nadmission_queue = 16\nadmission_wait_ms = 2000\n",
     );
     add_connections(&config, "{}");
     let server = serve(&config, "warn");

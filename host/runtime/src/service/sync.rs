@@ -207,19 +207,21 @@ impl Runner {
         heartbeat.abort();
         let now = OffsetDateTime::now_utc();
         let scheduled = schedule.state == ScheduleState::Started;
-        let interrupted = matches!(outcome.result, Err(SyncError::Interrupted { .. }));
-        // A run refused as overloaded never started: it is tried again after the
-        // retry delay (spread over a few seconds), not a whole interval later.
-        let next_run_at = match &outcome.result {
+        // A run that never started, or was cut short, is asked for again even when its
+        // schedule is not started (a trigger), or the trigger would be lost.
+        let again_at = match &outcome.result {
+            Err(SyncError::Interrupted { .. }) => Some(now),
             Err(SyncError::Overloaded {
                 retry_after_secs, ..
-            }) => scheduled
-                .then(|| now + Duration::from_secs(*retry_after_secs) + jitter(OVERLOADED_JITTER)),
-            // Cut short by a shutdown: due at once, so the next start (or another node)
-            // resumes it from its checkpoint without waiting for the lease to expire.
-            Err(SyncError::Interrupted { .. }) => Some(now),
-            _ => scheduled.then(|| next_slot(now, self.interval(&schedule))),
+            }) => Some(now + Duration::from_secs(*retry_after_secs) + jitter(OVERLOADED_JITTER)),
+            _ => None,
         };
+        // Refused as overloaded (it never started): again after the retry delay, spread
+        // over a few seconds, not a whole interval later. Cut short by a shutdown: due at
+        // once, so the next start (or another node) resumes it from its checkpoint
+        // without waiting for the lease to expire.
+        let next_run_at =
+            again_at.or_else(|| scheduled.then(|| next_slot(now, self.interval(&schedule))));
         let finished = FinishedRun {
             finished_at: now,
             success: outcome.result.is_ok(),
@@ -240,12 +242,11 @@ impl Runner {
         if let Err(error) = self.schedules.finish(&scope, &self.owner, &finished).await {
             tracing::error!(sync = %scope.sync, %error, "cannot record a sync run's result");
         }
-        // A triggered run of a paused schedule is asked for again, or it would be lost.
-        if interrupted
+        if let Some(at) = again_at
             && !scheduled
-            && let Err(error) = self.schedules.trigger(&scope, now).await
+            && let Err(error) = self.schedules.trigger(&scope, at).await
         {
-            tracing::error!(sync = %scope.sync, %error, "cannot ask again for an interrupted sync run");
+            tracing::error!(sync = %scope.sync, %error, "cannot ask again for a sync run that did not finish");
         }
         if let Some(notifier) = &self.notifier {
             notifier.notify(&scope, &outcome).await;
