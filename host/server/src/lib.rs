@@ -278,9 +278,16 @@ impl Server {
         // Past the grace period, this bounds how long stopped runs may take to record
         // that they were stopped.
         const SETTLE: Duration = Duration::from_secs(5);
-        let deadline = deadline_rx
-            .borrow()
-            .unwrap_or_else(|| tokio::time::Instant::now() + grace);
+        let asked = *deadline_rx.borrow();
+        let deadline = match asked {
+            Some(deadline) => deadline,
+            // The server stopped by itself (an accept error): stop the rest the same way.
+            None => {
+                let deadline = tokio::time::Instant::now() + grace;
+                self.state.service().begin_shutdown(deadline);
+                deadline
+            }
+        };
         if let Some(scheduler) = &self.scheduler
             && !scheduler.shutdown(deadline, SETTLE).await
         {
