@@ -139,7 +139,10 @@ impl Request {
     }
 
     /// How many times the host retries on 429 (waiting for the provider's rate-limit
-    /// reset), 5xx and network errors. The default, 0, means a single attempt.
+    /// reset), 5xx and network errors. The default, 0, means a single attempt. A POST or
+    /// PATCH without an `Idempotency-Key` header is retried only on 429 and when the
+    /// connection could not be made: after a 5xx or a failure mid-exchange the provider
+    /// may have acted on it, and a retry could act twice.
     pub fn retries(mut self, retries: u32) -> Self {
         self.retries = retries;
         self
@@ -278,11 +281,30 @@ impl Response {
 
     /// Deserializes a 2xx body as JSON into `T`. A non-2xx status becomes the error of
     /// [`Response::error_for_status`]; a body that does not match `T` becomes an error
-    /// naming the offending field.
+    /// naming the offending field, or, when the body is not JSON and says so in its
+    /// `Content-Type` (an HTML maintenance page), naming what came instead.
     pub fn json<T: DeserializeOwned>(self) -> Result<T, ActionError> {
         let response = self.error_for_status()?;
         let deserializer = &mut serde_json::Deserializer::from_slice(&response.body);
         serde_path_to_error::deserialize(deserializer).map_err(|error| {
+            let content_type = response
+                .header("content-type")
+                .map(|value| {
+                    value
+                        .split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                })
+                .filter(|value| !value.is_empty() && !value.contains("json"));
+            if let Some(content_type) = content_type {
+                return ActionError::new(format!(
+                    "{} returned a `{content_type}` body where JSON was expected: {}",
+                    response.request_line,
+                    error.inner()
+                ));
+            }
             ActionError::new(format!(
                 "{} returned an unexpected body at `{}`: {}",
                 response.request_line,

@@ -216,7 +216,12 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(dispatch(cli)) {
+    let result = runtime.block_on(dispatch(cli));
+    // Tasks still running (a request or a guest past `terapi serve`'s shutdown grace
+    // period) are dropped; blocking work (a database call) gets a moment to finish, so a
+    // stuck one cannot keep the process from exiting.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(2));
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure(error)) => {
             eprintln!(

@@ -129,6 +129,15 @@ pub struct ServerConfig {
     /// triggered syncs). Off for a node that should only serve the API while others,
     /// sharing the database, run syncs.
     pub sync_scheduler: bool,
+    /// On SIGTERM (or Ctrl-C) `terapi serve` stops accepting connections at once and
+    /// gives requests, asynchronous runs and sync runs in flight this long to finish, in
+    /// milliseconds; then it stops anyway, giving what it stopped up to 5 s more to record
+    /// that (sync runs cut short resume from their checkpoints, asynchronous runs end
+    /// with an error). 30 s matches the default
+    /// invocation timeout, so an action that started before the signal can finish, and
+    /// stays within the usual 30 s grace period of process managers (Kubernetes'
+    /// `terminationGracePeriodSeconds`, systemd's `TimeoutStopSec` is 90 s).
+    pub shutdown_grace_ms: u64,
 }
 
 impl Default for ServerConfig {
@@ -154,11 +163,17 @@ impl Default for ServerConfig {
             webhook_max_body_bytes: 1 << 20,
             webhook_on_sync_error: false,
             sync_scheduler: true,
+            shutdown_grace_ms: 30_000,
         }
     }
 }
 
 impl ServerConfig {
+    /// How long in-flight work may take to finish once a shutdown is asked for.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.shutdown_grace_ms)
+    }
+
     /// `public_url`, or `http://<listen>`, without a trailing slash.
     pub fn public_url(&self) -> String {
         match &self.public_url {
@@ -509,6 +524,28 @@ pub struct Limits {
     /// through this process invalidate at once; another process's writes to a shared
     /// database are seen within this time. 0 turns the cache off.
     pub connection_cache_ms: u64,
+    /// Sandboxes (actions, syncs) that run at once; further calls wait in line (see
+    /// `admission_queue`). Guests mostly wait on their upstream, so this is about bounding
+    /// memory and open connections more than CPU: 64 keeps a 2-core host responsive
+    /// (every guest yields each 10 ms epoch tick) while far more requests than the
+    /// upstream rate limits allow are in flight.
+    pub max_concurrent_runs: u32,
+    /// Total linear memory all running sandboxes may grow to. Each sandbox is counted at
+    /// its cap (`memory_bytes`), since any of them may grow that far, so at most
+    /// `memory_budget_bytes / memory_bytes` run at once whatever `max_concurrent_runs`
+    /// says. 4 GiB is half of a modest 8 GiB host and, at the default 64 MiB cap, the same
+    /// 64 sandboxes `max_concurrent_runs` allows; without it 1,000 pool slots at 64 MiB
+    /// could ask for 64 GiB.
+    pub memory_budget_bytes: u64,
+    /// Calls that may wait for a sandbox when all are busy; beyond that a call is refused
+    /// at once as overloaded (503 with `Retry-After` over HTTP). 256 is a few seconds of
+    /// typical actions (a few hundred ms each on 64 slots); a longer line only makes
+    /// callers wait for answers they would rather retry.
+    pub admission_queue: u32,
+    /// Longest a call waits in line for a sandbox before it is refused as overloaded, in
+    /// milliseconds. 5 s absorbs a burst while staying short beside the 30 s invocation
+    /// timeout clients already allow for. 0: refuse at once when every sandbox is busy.
+    pub admission_wait_ms: u64,
 }
 
 /// How the engine allocates instances.
@@ -539,6 +576,10 @@ impl Default for Limits {
             max_instances: 1_000,
             instance_allocator: InstanceAllocator::Pooling,
             connection_cache_ms: 1_000,
+            max_concurrent_runs: 64,
+            memory_budget_bytes: 4 << 30,
+            admission_queue: 256,
+            admission_wait_ms: 5_000,
         }
     }
 }
@@ -565,7 +606,7 @@ impl Limits {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let checks: [(&str, bool, &str); 6] = [
+        let checks: [(&str, bool, &str); 8] = [
             (
                 "limits.invocation_timeout_ms",
                 self.invocation_timeout_ms > 0,
@@ -592,6 +633,16 @@ impl Limits {
                 "a positive number of milliseconds",
             ),
             ("limits.max_instances", self.max_instances > 0, "at least 1"),
+            (
+                "limits.max_concurrent_runs",
+                self.max_concurrent_runs > 0,
+                "at least 1",
+            ),
+            (
+                "limits.memory_budget_bytes",
+                self.memory_budget_bytes >= self.memory_bytes as u64,
+                "at least `limits.memory_bytes` (room for one sandbox)",
+            ),
         ];
         match checks.iter().find(|(_, ok, _)| !ok) {
             Some((key, _, expected)) => Err(ConfigError::Invalid {
@@ -652,6 +703,30 @@ mod tests {
             error.to_string().contains("limits.invocation_timeout_ms"),
             "{error}"
         );
+    }
+
+    #[test]
+    fn admission_limits_are_checked_and_named() {
+        let error = RuntimeConfig::from_toml_str(
+            "[limits]\nmemory_bytes = 67108864\nmemory_budget_bytes = 1048576\n",
+            Path::new("."),
+        )
+        .expect_err("budget below one sandbox");
+        let text = error.to_string();
+        assert!(
+            text.contains("limits.memory_budget_bytes") && text.contains("limits.memory_bytes"),
+            "{text}"
+        );
+        let error =
+            RuntimeConfig::from_toml_str("[limits]\nmax_concurrent_runs = 0\n", Path::new("."))
+                .expect_err("zero concurrency");
+        assert!(error.to_string().contains("limits.max_concurrent_runs"));
+        let config = RuntimeConfig::from_toml_str(
+            "[limits]\nadmission_queue = 0\nadmission_wait_ms = 0\n",
+            Path::new("."),
+        )
+        .expect("no queue is allowed");
+        assert_eq!(config.limits.admission_queue, 0);
     }
 
     #[test]

@@ -60,8 +60,9 @@ pub use engine::CacheStats;
 pub use outbound::HttpPolicy;
 pub use providers::{Provider, Providers, RequestAuth};
 pub use runtime::{
-    ActionInfo, ActionOutput, CallConnection, Invocation, MIN_FREQUENCY, ModelInfo, Runtime,
-    StartError, SyncError, SyncInfo, SyncOutcome, TriggerError, parse_frequency, resolve_provider,
+    ActionInfo, ActionOutput, AdmissionStats, CallConnection, Invocation, MIN_FREQUENCY, ModelInfo,
+    Overloaded, RETRY_AFTER, Runtime, StartError, SyncError, SyncInfo, SyncOutcome, TriggerError,
+    parse_frequency, resolve_provider,
 };
 pub use schema::FieldError;
 pub use store::{

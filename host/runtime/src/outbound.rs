@@ -16,7 +16,11 @@
 //!   response body is capped.
 //! * **Retries.** Up to `retries` more attempts on 429 (waiting until the provider's
 //!   rate-limit reset header, ISO-8601 or epoch seconds), 5xx and network errors
-//!   (exponential backoff).
+//!   (exponential backoff). A request that is not idempotent (POST, PATCH) without an
+//!   `Idempotency-Key` header is retried only when the upstream cannot have acted on it:
+//!   a 429, or a connection that was never made. After a 5xx or a failure mid-exchange
+//!   it might have, and a retry could do it twice (two background checks ordered), so
+//!   the caller gets the answer and decides.
 //!
 //! The `Authorization` value is derived from a connection's credentials by one function,
 //! [`HttpPolicy::authorization_header`]; the runtime keeps what it derives per connection
@@ -106,6 +110,9 @@ pub struct OutboundRequest {
     pub retries: u32,
     /// Further statuses to retry on (with exponential backoff).
     pub retry_on: Vec<u16>,
+    /// The caller knows that doing the request twice does no harm even though its method
+    /// is not idempotent (revoking a token), so it is retried like a GET.
+    pub repeatable: bool,
 }
 
 impl OutboundRequest {
@@ -118,6 +125,7 @@ impl OutboundRequest {
             body: None,
             retries: 0,
             retry_on: Vec::new(),
+            repeatable: false,
         }
     }
 }
@@ -343,6 +351,7 @@ impl HttpPolicy {
             body,
             retries,
             retry_on,
+            repeatable,
         } = request;
         if !self.is_allowed(&url) {
             return Err(HttpError::Denied(format!(
@@ -358,6 +367,7 @@ impl HttpPolicy {
         }
         let fits =
             |wait: Duration| deadline.is_none_or(|deadline| Instant::now() + wait < deadline);
+        let safe_to_repeat = repeatable || is_safe_to_repeat(&method, &headers);
         let mut attempt = 0;
         loop {
             let mut timeout = self.attempt_timeout;
@@ -382,8 +392,8 @@ impl HttpPolicy {
                 Ok(response) => {
                     let status = response.status();
                     let retryable = status.as_u16() == 429
-                        || status.is_server_error()
-                        || retry_on.contains(&status.as_u16());
+                        || (safe_to_repeat
+                            && (status.is_server_error() || retry_on.contains(&status.as_u16())));
                     if retries_left && retryable {
                         let wait = if status.as_u16() == 429 {
                             self.rate_limit_wait(response.headers(), attempt)
@@ -400,8 +410,10 @@ impl HttpPolicy {
                     return self.read(response).await;
                 }
                 Err(error) => {
+                    // A connection never made carried nothing to the upstream.
+                    let never_sent = error.is_connect();
                     let error = transport_error(&error, &method, &url);
-                    if retries_left {
+                    if retries_left && (safe_to_repeat || never_sent) {
                         let wait = self.backoff(attempt);
                         if fits(wait) {
                             tracing::debug!(%url, ?wait, attempt, "retrying after a network error");
@@ -460,6 +472,17 @@ impl HttpPolicy {
             body: Bytes::from(body),
         })
     }
+}
+
+/// Whether sending a request twice does no more than sending it once: idempotent methods,
+/// or a request carrying an `Idempotency-Key` (the upstream answers a repeat with the
+/// first answer, as Checkr does).
+pub fn is_safe_to_repeat(method: &reqwest::Method, headers: &HeaderMap) -> bool {
+    use reqwest::Method;
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::PUT | Method::DELETE | Method::OPTIONS
+    ) || headers.contains_key("idempotency-key")
 }
 
 fn transport_error(error: &reqwest::Error, method: &reqwest::Method, url: &Url) -> HttpError {
@@ -580,6 +603,24 @@ mod tests {
         let header = policy(&[]).authorization(&Credentials::access_token("tok"));
         assert_eq!(header.as_deref(), Some("Basic dG9rOg=="));
         assert_eq!(policy(&[]).authorization(&Credentials::None), None);
+    }
+
+    #[test]
+    fn only_idempotent_requests_are_safe_to_repeat() {
+        let none = HeaderMap::new();
+        let mut keyed = HeaderMap::new();
+        keyed.insert("Idempotency-Key", HeaderValue::from_static("k-1"));
+        for method in [
+            reqwest::Method::GET,
+            reqwest::Method::PUT,
+            reqwest::Method::DELETE,
+        ] {
+            assert!(is_safe_to_repeat(&method, &none), "{method}");
+        }
+        for method in [reqwest::Method::POST, reqwest::Method::PATCH] {
+            assert!(!is_safe_to_repeat(&method, &none), "{method}");
+            assert!(is_safe_to_repeat(&method, &keyed), "{method} with a key");
+        }
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! trace.
 
 use axum::http::StatusCode;
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{CONTENT_TYPE, RETRY_AFTER};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use terapi_runtime::TriggerError;
@@ -20,6 +20,9 @@ pub struct ApiError {
     pub message: String,
     /// More detail (an action's error payload, per-field problems).
     pub payload: Option<Value>,
+    /// Seconds the client should wait before retrying (sent as `Retry-After`), for 503s
+    /// that say the host is at capacity.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -30,7 +33,14 @@ impl ApiError {
             code,
             message: message.into(),
             payload: None,
+            retry_after: None,
         }
+    }
+
+    /// Adds a `Retry-After` of `seconds`.
+    pub fn with_retry_after(mut self, seconds: u64) -> Self {
+        self.retry_after = Some(seconds);
+        self
     }
 
     /// Adds a payload.
@@ -96,7 +106,14 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = self.body().to_string();
-        (self.status, [(CONTENT_TYPE, "application/json")], body).into_response()
+        let mut response =
+            (self.status, [(CONTENT_TYPE, "application/json")], body).into_response();
+        if let Some(seconds) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, axum::http::HeaderValue::from(seconds));
+        }
+        response
     }
 }
 
@@ -114,7 +131,13 @@ impl From<ServiceError> for ApiError {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
         };
-        ApiError::new(status, error.code, error.message)
+        // Capacity refusals say when to come back; `sync_already_running` is not one.
+        let retry = matches!(error.code, "server_overloaded" | "too_many_async_runs")
+            .then_some(terapi_runtime::RETRY_AFTER.as_secs());
+        ApiError {
+            retry_after: retry,
+            ..ApiError::new(status, error.code, error.message)
+        }
     }
 }
 
@@ -131,6 +154,13 @@ impl From<TriggerError> for ApiError {
             | TriggerError::MemoryLimitExceeded { .. }
             | TriggerError::Crashed { .. }
             | TriggerError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            TriggerError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
+        };
+        let retry_after = match &error {
+            TriggerError::Overloaded {
+                retry_after_secs, ..
+            } => Some(*retry_after_secs),
+            _ => None,
         };
         let payload = match &error {
             TriggerError::Action {
@@ -152,6 +182,7 @@ impl From<TriggerError> for ApiError {
             code: error.code(),
             message: error.to_string(),
             payload,
+            retry_after,
         }
     }
 }
@@ -220,6 +251,32 @@ pub fn json_error(error: &serde_json::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn overloaded_is_503_with_retry_after() {
+        let response = ApiError::from(TriggerError::Overloaded {
+            message: "the host is at capacity".into(),
+            retry_after_secs: 1,
+        })
+        .into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        let busy = ApiError::from(ServiceError::new(
+            ErrorKind::Unavailable,
+            "too_many_async_runs",
+            "full",
+        ))
+        .into_response();
+        assert_eq!(busy.headers()[RETRY_AFTER], "1");
+        let running = ApiError::from(ServiceError::new(
+            ErrorKind::Unavailable,
+            "sync_already_running",
+            "running",
+        ))
+        .into_response();
+        assert_eq!(running.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(!running.headers().contains_key(RETRY_AFTER));
+    }
 
     #[test]
     fn json_errors_name_the_field_but_not_string_values() {

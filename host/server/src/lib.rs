@@ -225,52 +225,118 @@ impl Server {
         self.addr
     }
 
-    /// Serves until `shutdown` completes, then finishes in-flight requests. Meanwhile
-    /// delivers webhooks from the outbox (when a webhook URL is configured) and runs the
-    /// syncs' handlers of the provider webhooks received.
+    /// Serves until `shutdown` completes, then shuts down gracefully within
+    /// `server.shutdown_grace_ms`: the listener is closed at once (new connections are
+    /// refused), in-flight requests, asynchronous runs and sync runs get until the
+    /// deadline to finish, the webhook worker finishes its attempts in flight. Work still
+    /// going at the deadline is stopped: sync runs record themselves as interrupted (due
+    /// again at once, to resume from their checkpoints), asynchronous runs end with an
+    /// error, requests are dropped. Meanwhile delivers webhooks from the outbox (when a
+    /// webhook URL is configured) and runs the syncs' handlers of the provider webhooks
+    /// received (a handler cut short stays in the outbox and runs again after its lease).
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let grace = self.state.service().config().server.shutdown_grace();
+        let (deadline_tx, deadline_rx) = tokio::sync::watch::channel(None);
         let worker_state = self.state.clone();
-        let worker = tokio::spawn(async move {
-            let mut stopped = stopped;
+        let mut worker_stop = deadline_rx.clone();
+        let mut worker = tokio::spawn(async move {
             worker_state
                 .service()
                 .run_webhook_deliveries(async move {
-                    let _ = stopped.wait_for(|stop| *stop).await;
+                    let _ = worker_stop.wait_for(Option::is_some).await;
                 })
                 .await;
         });
         let handler_state = self.state.clone();
-        let mut handlers_stopped = stop.subscribe();
-        let handlers = tokio::spawn(async move {
+        let mut handlers_stop = deadline_rx.clone();
+        let mut handlers = tokio::spawn(async move {
             handler_state
                 .service()
                 .run_webhook_handlers(async move {
-                    let _ = handlers_stopped.wait_for(|stop| *stop).await;
+                    let _ = handlers_stop.wait_for(Option::is_some).await;
                 })
                 .await;
         });
-        let served = axum::serve(self.listener, self.router)
-            .with_graceful_shutdown(async move {
-                shutdown.await;
-                let _ = stop.send(true);
-            })
-            .await;
-        if let Some(scheduler) = &self.scheduler {
-            scheduler.stop();
+        let signal_state = self.state.clone();
+        let served = axum::serve(self.listener, self.router).with_graceful_shutdown(async move {
+            shutdown.await;
+            let deadline = tokio::time::Instant::now() + grace;
+            tracing::info!(
+                grace_ms = grace.as_millis() as u64,
+                "shutting down: no new connections; waiting for work in flight"
+            );
+            signal_state.service().begin_shutdown(deadline);
+            let _ = deadline_tx.send(Some(deadline));
+        });
+        let mut served = std::pin::pin!(served.into_future());
+        let mut deadline_rx = deadline_rx;
+        let served = tokio::select! {
+            served = &mut served => served,
+            () = async {
+                let deadline = deadline_rx.wait_for(Option::is_some).await.ok().and_then(|d| *d);
+                match deadline {
+                    Some(deadline) => tokio::time::sleep_until(deadline).await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                tracing::warn!("requests still in flight at the end of the shutdown grace period are dropped");
+                Ok(())
+            }
+        };
+        // Past the grace period, this bounds how long stopped runs may take to record
+        // that they were stopped.
+        const SETTLE: Duration = Duration::from_secs(5);
+        let asked = *deadline_rx.borrow();
+        let deadline = match asked {
+            Some(deadline) => deadline,
+            // The server stopped by itself (an accept error): stop the rest the same way.
+            None => {
+                let deadline = tokio::time::Instant::now() + grace;
+                self.state.service().begin_shutdown(deadline);
+                deadline
+            }
+        };
+        if let Some(scheduler) = &self.scheduler
+            && !scheduler.shutdown(deadline, SETTLE).await
+        {
+            tracing::warn!(
+                "sync runs did not record their end in time; their leases expire and they resume from their checkpoints"
+            );
+        }
+        if !self
+            .state
+            .service()
+            .wait_for_async_runs(deadline, SETTLE)
+            .await
+        {
+            tracing::warn!("asynchronous runs did not record their end in time");
         }
         // The worker finishes the attempts in flight; anything not delivered stays in
         // the outbox for the next start (or another node).
-        if let Err(error) = worker.await {
-            tracing::error!(%error, "the webhook worker failed");
+        match tokio::time::timeout_at(deadline + SETTLE, &mut worker).await {
+            Ok(Err(error)) => tracing::error!(%error, "the webhook worker failed"),
+            Ok(Ok(())) => {}
+            Err(_) => {
+                worker.abort();
+                tracing::warn!(
+                    "webhook deliveries in flight were cut short; they stay due in the outbox"
+                );
+            }
         }
-        // Handler jobs cut short stay in the outbox and run again after their lease.
-        if let Err(error) = handlers.await {
-            tracing::error!(%error, "the webhook handler worker failed");
+        match tokio::time::timeout_at(deadline + SETTLE, &mut handlers).await {
+            Ok(Err(error)) => tracing::error!(%error, "the webhook handler worker failed"),
+            Ok(Ok(())) => {}
+            Err(_) => {
+                handlers.abort();
+                tracing::warn!(
+                    "webhook handlers in flight were cut short; their jobs run again after their lease"
+                );
+            }
         }
+        tracing::info!("stopped");
         served
     }
 }

@@ -7,7 +7,9 @@
 //!
 //! * `Connection-Id`, `Provider-Config-Key` (required).
 //! * `Retries`: further attempts on 429 (waiting for the rate-limit reset), 5xx and
-//!   network errors (exponential backoff); default 0, at most [`MAX_RETRIES`].
+//!   network errors (exponential backoff); default 0, at most [`MAX_RETRIES`]. A POST or
+//!   PATCH is retried on 5xx and mid-exchange failures only with an `Idempotency-Key`
+//!   (sent as `Nango-Proxy-Idempotency-Key`): without one the provider may act twice.
 //! * `Retry-On`: further statuses to retry on, comma-separated (e.g. `409,425`).
 //! * `Base-Url-Override`: another base URL; it must still be on the integration's
 //!   allow-list, and credentials are only sent to the provider's own origin.
@@ -192,6 +194,7 @@ pub async fn proxy(
         body: (!body.is_empty()).then_some(body),
         retries: options.retries,
         retry_on: options.retry_on,
+        repeatable: false,
     };
     let client = if options.decompress {
         runtime.http_client()

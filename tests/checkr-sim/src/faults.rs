@@ -51,6 +51,28 @@ pub enum FaultKind {
         /// When the (simulated) limit resets.
         reset_in: Duration,
     },
+    /// As [`FaultKind::RateLimited`], with `X-Ratelimit-Reset` in Unix epoch seconds
+    /// instead of ISO-8601 (what some APIs send).
+    RateLimitedEpoch {
+        /// When the (simulated) limit resets.
+        reset_in: Duration,
+    },
+    /// Answer with exactly this status, `Content-Type` and body: a truncated JSON
+    /// document, HTML where JSON was expected, ...
+    Raw {
+        /// The HTTP status.
+        status: u16,
+        /// The `Content-Type` header.
+        content_type: String,
+        /// The body, as is.
+        body: String,
+    },
+    /// Start a 200 response, send `partial` of its body, then break the connection
+    /// (the chunked body never ends): a connection reset mid-body.
+    ResetMidBody {
+        /// What is sent before the connection breaks.
+        partial: String,
+    },
 }
 
 impl Fault {
@@ -79,6 +101,41 @@ impl Fault {
     /// The next request under `path_prefix` gets a 429 resetting in `reset_in`.
     pub fn rate_limited(path_prefix: impl Into<String>, reset_in: Duration) -> Self {
         Self::new(path_prefix, FaultKind::RateLimited { reset_in })
+    }
+
+    /// The next request under `path_prefix` gets a 429 whose `X-Ratelimit-Reset` is in
+    /// epoch seconds, resetting in `reset_in`.
+    pub fn rate_limited_epoch(path_prefix: impl Into<String>, reset_in: Duration) -> Self {
+        Self::new(path_prefix, FaultKind::RateLimitedEpoch { reset_in })
+    }
+
+    /// The next request under `path_prefix` gets exactly `status`, `content_type` and
+    /// `body`.
+    pub fn raw(
+        path_prefix: impl Into<String>,
+        status: u16,
+        content_type: impl Into<String>,
+        body: impl Into<String>,
+    ) -> Self {
+        Self::new(
+            path_prefix,
+            FaultKind::Raw {
+                status,
+                content_type: content_type.into(),
+                body: body.into(),
+            },
+        )
+    }
+
+    /// The next request under `path_prefix` gets `partial` of a 200 body, then the
+    /// connection breaks.
+    pub fn reset_mid_body(path_prefix: impl Into<String>, partial: impl Into<String>) -> Self {
+        Self::new(
+            path_prefix,
+            FaultKind::ResetMidBody {
+                partial: partial.into(),
+            },
+        )
     }
 
     /// The next request under `path_prefix` waits `delay` before being handled.
@@ -121,6 +178,50 @@ pub(crate) async fn middleware(State(sim): State<Sim>, req: Request, next: Next)
             let mut response =
                 ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
             stamp(&mut response, limit, Some(0), reset_in, now);
+            response.extensions_mut().insert(contract::Injected);
+            response
+        }
+        FaultKind::RateLimitedEpoch { reset_in } => {
+            let mut response =
+                ApiError::new(StatusCode::TOO_MANY_REQUESTS, "Too many requests").into_response();
+            stamp(&mut response, limit, Some(0), reset_in, now);
+            let reset = ceil_to_second(now + reset_in).unix_timestamp();
+            response
+                .headers_mut()
+                .insert(ratelimit::RESET, HeaderValue::from(reset));
+            response.extensions_mut().insert(contract::Injected);
+            response
+        }
+        FaultKind::Raw {
+            status,
+            content_type,
+            body,
+        } => {
+            let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = (status, body).into_response();
+            if let Ok(value) = HeaderValue::from_str(&content_type) {
+                response
+                    .headers_mut()
+                    .insert(axum::http::header::CONTENT_TYPE, value);
+            }
+            response.extensions_mut().insert(contract::Injected);
+            response
+        }
+        FaultKind::ResetMidBody { partial } => {
+            let chunks: Vec<Result<String, std::io::Error>> = vec![
+                Ok(partial),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "simulated connection reset",
+                )),
+            ];
+            let body = axum::body::Body::from_stream(futures_util::stream::iter(chunks));
+            let mut response = (
+                StatusCode::OK,
+                [(axum::http::header::CONTENT_TYPE, "application/json")],
+                body,
+            )
+                .into_response();
             response.extensions_mut().insert(contract::Injected);
             response
         }

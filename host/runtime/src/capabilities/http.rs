@@ -160,6 +160,7 @@ impl HttpState {
             body: request.body.map(Bytes::from),
             retries: request.retries,
             retry_on: Vec::new(),
+            repeatable: false,
         };
         let response = self
             .policy

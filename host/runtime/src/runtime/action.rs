@@ -128,6 +128,10 @@ pub(crate) async fn run(
             action: action.to_string(),
             message,
         }),
+        Err(GuestFailure::Overloaded(overloaded)) => Err(TriggerError::Overloaded {
+            message: overloaded.message,
+            retry_after_secs: overloaded.retry_after_secs,
+        }),
     };
     Invocation {
         result,

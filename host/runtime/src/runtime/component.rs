@@ -275,5 +275,6 @@ async fn call_describing_export<R: Send>(
                 anyhow::anyhow!("{export} exceeded the memory limit of {limit} bytes")
             }
             GuestFailure::Crashed(message) => anyhow::anyhow!("{export} failed: {message}"),
+            GuestFailure::Overloaded(overloaded) => anyhow::anyhow!("{export}: {overloaded}"),
         })
 }

@@ -89,6 +89,16 @@ pub enum TriggerError {
         /// What happened, including the guest's panic message when it printed one.
         message: String,
     },
+    /// The action never ran: the host is at capacity (every sandbox slot busy and the
+    /// line of waiting calls full, or no slot free within the wait bound). Retry after
+    /// `retry_after_secs`; over HTTP this is 503 with `Retry-After`.
+    #[error("{message}; retry in {retry_after_secs} s")]
+    Overloaded {
+        /// Why, with the limits involved.
+        message: String,
+        /// How long to wait before retrying, in seconds.
+        retry_after_secs: u64,
+    },
     /// A failure of the host itself (store, engine).
     #[error("internal error: {0}")]
     Internal(String),
@@ -107,6 +117,7 @@ impl TriggerError {
             TriggerError::Timeout { .. } => "action_timeout",
             TriggerError::MemoryLimitExceeded { .. } => "action_memory_limit_exceeded",
             TriggerError::Crashed { .. } => "action_crashed",
+            TriggerError::Overloaded { .. } => "server_overloaded",
             TriggerError::Internal(_) => "internal_error",
         }
     }

@@ -12,6 +12,7 @@
 //! | `error.rs` | why a call or a start failed |
 
 mod action;
+mod admission;
 mod component;
 mod error;
 mod registry;
@@ -20,6 +21,7 @@ mod sync;
 
 use crate::capabilities::records::{SyncProgress, SyncRun};
 pub use action::{ActionInfo, ActionOutput, Invocation};
+pub use admission::{AdmissionStats, Overloaded, RETRY_AFTER};
 pub use error::{StartError, TriggerError};
 pub use registry::resolve_provider;
 pub use sync::{MIN_FREQUENCY, ModelInfo, SyncError, SyncInfo, SyncOutcome, parse_frequency};
@@ -428,6 +430,12 @@ impl Runtime {
         self.integrations
             .get(integration)
             .map(|found| found.component.path.as_path())
+    }
+
+    /// Counters of the admission control: sandbox slots, running and waiting calls,
+    /// calls admitted and refused as overloaded.
+    pub fn admission_stats(&self) -> AdmissionStats {
+        self.sandboxes.admission_stats()
     }
 
     /// The resource limits in force.

@@ -1,12 +1,15 @@
 //! The one "call a guest export in a fresh sandbox" step.
 //!
 //! Every guest call — an action's `run`, a component's `describe`, a sync's
-//! `fetch-data`, and tomorrow a webhook handler — goes through [`Sandboxes::call`]: a fresh
+//! `fetch-data`, and tomorrow a webhook handler — goes through [`Sandboxes::call`]:
+//! admission (a free slot within the concurrency limit and the memory budget, else a
+//! bounded wait, else [`GuestFailure::Overloaded`]; see [`super::admission`]), then a fresh
 //! `Store` holding only the capability states the call is granted, a memory cap, a yield
 //! to other work every epoch tick plus a wall-clock timeout, and one classification of what went wrong
 //! (timeout, memory limit, crash with the guest's panic message) with the captured run
 //! log. Adding a world means writing its export call as a closure, not copying this.
 
+use super::admission::{Admission, AdmissionStats, Overloaded};
 use crate::bindings::connection as wit_connection;
 use crate::capabilities::checkpoint::CheckpointState;
 use crate::capabilities::connection::ConnectionState;
@@ -126,6 +129,9 @@ pub(crate) enum GuestFailure {
     /// It trapped: a panic, an abort, invalid output. With the guest's panic message
     /// when it printed one.
     Crashed(String),
+    /// It never ran: the host was at capacity (no sandbox slot within the wait bound,
+    /// or the line of waiting calls full).
+    Overloaded(Overloaded),
 }
 
 /// A guest call's outcome and its run log.
@@ -146,28 +152,47 @@ pub(crate) struct Sandboxes {
     engine: Engine,
     limits: Limits,
     client: reqwest::Client,
+    admission: Admission,
 }
 
 impl Sandboxes {
     pub(crate) fn new(engine: Engine, limits: Limits, client: reqwest::Client) -> Self {
         Sandboxes {
+            admission: Admission::new(&limits),
             engine,
             limits,
             client,
         }
     }
 
+    /// The admission control's counters.
+    pub(crate) fn admission_stats(&self) -> AdmissionStats {
+        self.admission.stats()
+    }
+
     pub(crate) fn engine(&self) -> &Engine {
         &self.engine
     }
 
-    /// Runs `call` in a fresh sandbox granted `grant`, stopped after `timeout`.
+    /// Runs `call` in a fresh sandbox granted `grant`, stopped after `timeout` (counted
+    /// from when it was admitted, not from when it started waiting).
     pub(crate) async fn call<R: Send>(
         &self,
         grant: Grant,
         timeout: Duration,
         call: ExportCall<R>,
     ) -> Called<R> {
+        // Held until the store is dropped, so the slot (and its share of the memory
+        // budget) is free again only once the sandbox is gone.
+        let _admitted = match self.admission.admit().await {
+            Ok(admitted) => admitted,
+            Err(overloaded) => {
+                return Called {
+                    result: Err(GuestFailure::Overloaded(overloaded)),
+                    logs: Vec::new(),
+                };
+            }
+        };
         let mut store = self.new_store(grant, timeout);
         let outcome = tokio::time::timeout(timeout, call(&mut store)).await;
         let state = store.into_data();

@@ -323,6 +323,23 @@ pub enum SyncError {
         /// What happened.
         message: String,
     },
+    /// The run never started: the host was at capacity. It runs again soon.
+    #[error("sync `{sync}` was not started: {message}")]
+    Overloaded {
+        /// The sync.
+        sync: String,
+        /// Why, with the limits involved.
+        message: String,
+        /// How long to wait before trying again, in seconds.
+        retry_after_secs: u64,
+    },
+    /// The run was stopped because the host shut down; what it saved stays, and the next
+    /// run resumes from its checkpoint.
+    #[error("sync `{sync}` was interrupted by a shutdown; it resumes from its checkpoint")]
+    Interrupted {
+        /// The sync.
+        sync: String,
+    },
     /// A failure of the host itself (store, engine).
     #[error("internal error: {0}")]
     Internal(String),
@@ -404,6 +421,11 @@ pub(crate) async fn run(
         Err(GuestFailure::Crashed(message)) => Err(SyncError::Crashed {
             sync: name,
             message,
+        }),
+        Err(GuestFailure::Overloaded(overloaded)) => Err(SyncError::Overloaded {
+            sync: name,
+            message: overloaded.message,
+            retry_after_secs: overloaded.retry_after_secs,
         }),
     };
     (result, called.logs)

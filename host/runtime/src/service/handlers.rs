@@ -108,14 +108,19 @@ impl Service {
 
     /// Runs webhook handler jobs until `shutdown` completes: at once when one is
     /// written, else polling every second for retries that came due (and for jobs other
-    /// nodes wrote).
+    /// nodes wrote). Jobs under way when `shutdown` completes are finished first.
     pub async fn run_webhook_handlers(&self, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
         loop {
-            let ran = tokio::select! {
-                () = &mut shutdown => return,
-                ran = self.apply_due_webhook_handlers() => ran,
+            let ran = self.apply_due_webhook_handlers().await;
+            let stopping = tokio::select! {
+                biased;
+                () = &mut shutdown => true,
+                () = std::future::ready(()) => false,
             };
+            if stopping {
+                return;
+            }
             let ran = match ran {
                 Ok(ran) => ran,
                 Err(error) => {

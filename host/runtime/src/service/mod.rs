@@ -182,6 +182,69 @@ pub struct Service {
         std::sync::Mutex<std::collections::HashMap<String, (std::time::Instant, Arc<str>)>>,
     /// Wakes the sync scheduler when a run is asked for.
     sync_wake: Arc<tokio::sync::Notify>,
+    /// When a shutdown was asked for, the deadline by which work in flight must end
+    /// ([`Service::begin_shutdown`]); sync and asynchronous runs watch it.
+    shutdown: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
+    /// Asynchronous runs in flight.
+    async_runs: Arc<InFlight>,
+}
+
+/// Counts tasks in flight and wakes whoever waits for them all to end.
+#[derive(Debug, Default)]
+pub(crate) struct InFlight {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One task in flight; counted until dropped.
+pub(crate) struct InFlightGuard(Arc<InFlight>);
+
+impl InFlight {
+    pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        InFlightGuard(self.clone())
+    }
+
+    /// Waits until nothing is in flight, or `deadline`; returns whether all ended.
+    pub(crate) async fn wait_idle(&self, deadline: tokio::time::Instant) -> bool {
+        loop {
+            let idle = self.idle.notified();
+            if self.count.load(std::sync::atomic::Ordering::Acquire) == 0 {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.count.load(std::sync::atomic::Ordering::Acquire) == 0;
+            }
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+}
+
+/// Completes once a shutdown deadline is set and reached; never before.
+pub(crate) async fn shutdown_deadline(
+    mut shutdown: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
+) {
+    let deadline = match shutdown.wait_for(Option::is_some).await {
+        Ok(deadline) => *deadline,
+        // The service is gone: nothing will ever ask for a shutdown.
+        Err(_) => None,
+    };
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
+    }
 }
 
 impl std::fmt::Debug for Service {
@@ -259,6 +322,8 @@ impl Service {
             handlers_written: Arc::new(tokio::sync::Notify::new()),
             webhook_secrets: std::sync::Mutex::new(std::collections::HashMap::new()),
             sync_wake: Arc::new(tokio::sync::Notify::new()),
+            shutdown: tokio::sync::watch::channel(None).0,
+            async_runs: Arc::new(InFlight::default()),
         })
     }
 
@@ -659,7 +724,10 @@ impl Service {
             action.to_string(),
         );
         let run_id = id.clone();
+        let in_flight = self.async_runs.enter();
+        let shutdown = self.shutdown.subscribe();
         tokio::spawn(async move {
+            let _in_flight = in_flight;
             // The run gets a task of its own, so even a panic in it ends the entry.
             let run = tokio::spawn(async move {
                 runtime
@@ -667,16 +735,46 @@ impl Service {
                     .await
                     .map(|output| output.into_json())
             });
-            let result = run.await.unwrap_or_else(|error| {
-                Err(TriggerError::Internal(format!(
-                    "the run failed inside the host: {error}"
-                )))
-            });
+            let abort = run.abort_handle();
+            let result = tokio::select! {
+                joined = run => joined.unwrap_or_else(|error| {
+                    Err(TriggerError::Internal(format!(
+                        "the run failed inside the host: {error}"
+                    )))
+                }),
+                () = shutdown_deadline(shutdown) => {
+                    abort.abort();
+                    Err(TriggerError::Internal(
+                        "the server shut down before the run finished; trigger it again".into(),
+                    ))
+                }
+            };
             if let Err(error) = runs.finish_run(&run_id, &result).await {
                 tracing::error!(run = %run_id, %error, "cannot record an asynchronous run's result");
             }
         });
         Ok(id)
+    }
+
+    /// Asks work in flight to end by `deadline`: sync runs still running then are
+    /// stopped (they resume from their checkpoints at the next start), asynchronous runs
+    /// still running end with an error. Nothing new is refused by this call itself; the
+    /// front end stops taking requests.
+    pub fn begin_shutdown(&self, deadline: tokio::time::Instant) {
+        self.shutdown.send_replace(Some(deadline));
+        // The scheduler wakes to see it.
+        self.sync_wake.notify_one();
+    }
+
+    /// Waits until every asynchronous run has ended and recorded its result: by the
+    /// shutdown deadline, plus `settle` for the ones stopped then to record their error.
+    /// Returns whether they all did.
+    pub async fn wait_for_async_runs(
+        &self,
+        deadline: tokio::time::Instant,
+        settle: std::time::Duration,
+    ) -> bool {
+        self.async_runs.wait_idle(deadline + settle).await
     }
 
     /// Where an asynchronous run stands; `None` if unknown or expired.

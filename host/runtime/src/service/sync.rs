@@ -32,6 +32,9 @@ const RECONCILE: Duration = Duration::from_secs(30);
 const MAX_CONCURRENT_RUNS: usize = 16;
 /// The most a run is delayed to spread load.
 const MAX_JITTER: Duration = Duration::from_secs(300);
+/// The spread of retries of runs refused as overloaded, so they do not all come back in
+/// the same second.
+const OVERLOADED_JITTER: Duration = Duration::from_secs(5);
 
 /// A sync's status for one connection, shaped like an entry of Nango's
 /// `GET /sync/status`.
@@ -132,6 +135,8 @@ struct Runner {
     lease: Duration,
     /// Where sync webhooks are written, when the application wants them.
     notifier: Option<super::webhooks::SyncNotifier>,
+    /// The shutdown deadline, once asked for: a run still going then is stopped.
+    shutdown: tokio::sync::watch::Receiver<Option<tokio::time::Instant>>,
 }
 
 impl Runner {
@@ -182,24 +187,47 @@ impl Runner {
                 }
             })
         };
-        let outcome = self
-            .runtime
-            .run_sync_with_progress(
+        let started_at = OffsetDateTime::now_utc();
+        let outcome = tokio::select! {
+            outcome = self.runtime.run_sync_with_progress(
                 &scope.provider_config_key,
                 &scope.connection_id,
                 &scope.sync,
                 progress,
-            )
-            .await;
+            ) => outcome,
+            // Dropping the run drops its sandbox; what it saved and checkpointed stays.
+            () = super::shutdown_deadline(self.shutdown.clone()) => SyncOutcome {
+                result: Err(SyncError::Interrupted { sync: scope.sync.clone() }),
+                counts: BTreeMap::new(),
+                started_at,
+                finished_at: OffsetDateTime::now_utc(),
+                logs: Vec::new(),
+            },
+        };
         heartbeat.abort();
         let now = OffsetDateTime::now_utc();
         let scheduled = schedule.state == ScheduleState::Started;
+        // A run that never started, or was cut short, is asked for again even when its
+        // schedule is not started (a trigger), or the trigger would be lost.
+        let again_at = match &outcome.result {
+            Err(SyncError::Interrupted { .. }) => Some(now),
+            Err(SyncError::Overloaded {
+                retry_after_secs, ..
+            }) => Some(now + Duration::from_secs(*retry_after_secs) + jitter(OVERLOADED_JITTER)),
+            _ => None,
+        };
+        // Refused as overloaded (it never started): again after the retry delay, spread
+        // over a few seconds, not a whole interval later. Cut short by a shutdown: due at
+        // once, so the next start (or another node) resumes it from its checkpoint
+        // without waiting for the lease to expire.
+        let next_run_at =
+            again_at.or_else(|| scheduled.then(|| next_slot(now, self.interval(&schedule))));
         let finished = FinishedRun {
             finished_at: now,
             success: outcome.result.is_ok(),
             result: result_json(&outcome.counts),
             error: outcome.result.as_ref().err().map(ToString::to_string),
-            next_run_at: scheduled.then(|| next_slot(now, self.interval(&schedule))),
+            next_run_at,
         };
         match &outcome.result {
             Ok(()) => tracing::info!(
@@ -213,6 +241,12 @@ impl Runner {
         }
         if let Err(error) = self.schedules.finish(&scope, &self.owner, &finished).await {
             tracing::error!(sync = %scope.sync, %error, "cannot record a sync run's result");
+        }
+        if let Some(at) = again_at
+            && !scheduled
+            && let Err(error) = self.schedules.trigger(&scope, at).await
+        {
+            tracing::error!(sync = %scope.sync, %error, "cannot ask again for a sync run that did not finish");
         }
         if let Some(notifier) = &self.notifier {
             notifier
@@ -234,12 +268,26 @@ fn sync_info<'a>(runtime: &'a Runtime, key: &str, sync: &str) -> Option<&'a Sync
 #[derive(Debug)]
 pub struct SchedulerHandle {
     task: tokio::task::JoinHandle<()>,
+    /// One permit per run slot; a run holds one while it goes.
+    permits: Arc<Semaphore>,
 }
 
 impl SchedulerHandle {
     /// Stops the scheduler loop.
     pub fn stop(&self) {
         self.task.abort();
+    }
+
+    /// Stops claiming runs, then waits for the runs in progress: they finish, or are
+    /// stopped at the shutdown deadline ([`Service::begin_shutdown`]) and record
+    /// themselves as interrupted (due again at once, to resume from their checkpoints).
+    /// Waits at most until `deadline + settle`; returns whether every run ended.
+    pub async fn shutdown(&self, deadline: tokio::time::Instant, settle: Duration) -> bool {
+        self.task.abort();
+        let all = u32::try_from(MAX_CONCURRENT_RUNS).unwrap_or(u32::MAX);
+        tokio::time::timeout_at(deadline + settle, self.permits.acquire_many(all))
+            .await
+            .is_ok_and(|acquired| acquired.is_ok())
     }
 }
 
@@ -302,6 +350,7 @@ impl Service {
             owner: crate::util::random_id().map_err(ServiceError::internal)?,
             lease: self.config.limits.sync_lease(),
             notifier: self.sync_notifier(),
+            shutdown: self.shutdown.subscribe(),
         })
     }
 
@@ -310,10 +359,15 @@ impl Service {
         let runner = self.runner()?;
         let stores = self.stores.clone();
         let wake = self.sync_wake.clone();
+        let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS));
+        let handle_permits = permits.clone();
         let task = tokio::spawn(async move {
-            let permits = Arc::new(Semaphore::new(MAX_CONCURRENT_RUNS));
             let mut last_reconcile: Option<tokio::time::Instant> = None;
             loop {
+                // Shutting down: claim nothing more (runs in progress end on their own).
+                if runner.shutdown.borrow().is_some() {
+                    return;
+                }
                 if last_reconcile.is_none_or(|at| at.elapsed() >= RECONCILE) {
                     if let Err(error) = reconcile(&runner.runtime, &stores).await {
                         tracing::warn!(%error, "cannot schedule auto-start syncs");
@@ -349,7 +403,10 @@ impl Service {
                 }
             }
         });
-        Ok(SchedulerHandle { task })
+        Ok(SchedulerHandle {
+            task,
+            permits: handle_permits,
+        })
     }
 
     /// Schedules the auto-start syncs of a connection just created (the OAuth callback
@@ -689,6 +746,8 @@ impl From<SyncError> for ServiceError {
                 (ErrorKind::Upstream, "sync_memory_limit_exceeded")
             }
             SyncError::Crashed { .. } => (ErrorKind::Upstream, "sync_crashed"),
+            SyncError::Overloaded { .. } => (ErrorKind::Unavailable, "server_overloaded"),
+            SyncError::Interrupted { .. } => (ErrorKind::Unavailable, "sync_interrupted"),
             SyncError::Internal(_) => (ErrorKind::Internal, "internal_error"),
         };
         ServiceError::new(kind, code, error.to_string())

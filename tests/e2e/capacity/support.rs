@@ -1,0 +1,192 @@
+//! A real `terapi serve` process with the test guests and the Checkr component, its
+//! configuration written by the test.
+
+use crate::support::{CHECKR, GUESTS, TOKEN, component};
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The encryption key (base64 of 32 bytes).
+pub const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
+/// The API secret key.
+pub const SECRET: &str = "capacity-test-secret-key-0123456789";
+/// The connection every test uses, on both integrations.
+pub const CONNECTION: &str = "acme";
+
+/// A `terapi serve` child, SIGKILLed when dropped if still running.
+pub struct Serving {
+    pub child: Child,
+    pub url: String,
+    /// Where its stderr (its log) goes.
+    pub log: PathBuf,
+}
+
+impl Drop for Serving {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Serving {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
+    /// Waits up to `limit` for the process to exit; its exit code and how long it took.
+    pub fn wait_exit(&mut self, limit: Duration) -> Option<(Option<i32>, Duration)> {
+        let started = Instant::now();
+        while started.elapsed() < limit {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Some((status.code(), started.elapsed()));
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Its resident set size, in KiB (Linux).
+    pub fn rss_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.pid())).expect("proc status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+
+    /// The log so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// An API request with the secret key.
+    pub fn api(
+        &self,
+        client: &reqwest::Client,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::RequestBuilder {
+        client
+            .request(method, format!("{}{path}", self.url))
+            .bearer_auth(SECRET)
+    }
+
+    /// `POST /action/trigger` of `action` on `integration` for [`CONNECTION`].
+    pub fn trigger(
+        &self,
+        client: &reqwest::Client,
+        integration: &str,
+        action: &str,
+        input: serde_json::Value,
+    ) -> reqwest::RequestBuilder {
+        self.api(client, reqwest::Method::POST, "/action/trigger")
+            .header("Connection-Id", CONNECTION)
+            .header("Provider-Config-Key", integration)
+            .json(&serde_json::json!({ "action_name": action, "input": input }))
+    }
+}
+
+/// Writes `terapi.toml` in `dir`: both integrations pointed at `sim_url`, then `extra`
+/// (TOML tables such as `[limits]`, `[server]`).
+pub fn write_config(dir: &Path, sim_url: &str, extra: &str) -> PathBuf {
+    let path = dir.join("terapi.toml");
+    let text = format!(
+        "data_dir = \"data\"\n\n{extra}\n\n\
+         [integrations.{CHECKR}]\ncomponent = \"{}\"\napi_base_url = \"{sim_url}\"\n\n\
+         [integrations.{GUESTS}]\ncomponent = \"{}\"\nprovider = \"checkr-partner\"\napi_base_url = \"{sim_url}\"\n",
+        component("checkr_partner").display(),
+        component("terapi_test_guests").display(),
+    );
+    std::fs::write(&path, text).expect("config written");
+    path
+}
+
+/// `terapi --config <config>` with the keys in its environment.
+pub fn terapi(config: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
+    command
+        .arg("--config")
+        .arg(config)
+        .env_remove("TERAPI_ACCESS_TOKEN")
+        .env("TERAPI_ENCRYPTION_KEY", KEY)
+        .env("TERAPI_SECRET_KEY", SECRET)
+        .env("RUST_LOG", "warn");
+    command
+}
+
+/// Adds [`CONNECTION`] (the simulator's token) to both integrations, the test guests'
+/// with `metadata`.
+pub fn add_connections(config: &Path, metadata: &str) {
+    for (integration, metadata) in [(CHECKR, "{}"), (GUESTS, metadata)] {
+        let added = terapi(config)
+            .args([
+                "connection",
+                "add",
+                integration,
+                CONNECTION,
+                "--access-token",
+                TOKEN,
+                "--metadata",
+                metadata,
+            ])
+            .output()
+            .expect("terapi runs");
+        assert!(
+            added.status.success(),
+            "{}",
+            String::from_utf8_lossy(&added.stderr)
+        );
+    }
+}
+
+/// Starts `terapi serve` on a free port, logging at `rust_log` to `serve.log` beside the
+/// configuration; returns once it listens.
+pub fn serve(config: &Path, rust_log: &str) -> Serving {
+    let log = config.with_file_name("serve.log");
+    let stderr = std::fs::File::create(&log).expect("log file");
+    let mut child = terapi(config)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", rust_log)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("serve starts");
+    let stdout = child.stdout.take().expect("stdout");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("the listening line");
+    let url = line
+        .trim()
+        .strip_prefix("terapi listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+        .to_string();
+    Serving { child, url, log }
+}
+
+/// Status, `Retry-After` and JSON body of a response.
+pub async fn answer(response: reqwest::Response) -> (u16, Option<String>, serde_json::Value) {
+    let status = response.status().as_u16();
+    let retry_after = response
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .map(str::to_string);
+    let text = response.text().await.expect("body");
+    let body = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+    (status, retry_after, body)
+}
