@@ -3,6 +3,7 @@
 
 mod checkr;
 mod cli;
+mod hostile;
 mod runtime;
 mod server;
 mod support;
