@@ -5,6 +5,7 @@ mod capacity;
 mod checkr;
 mod cli;
 mod faults;
+mod hostile;
 mod runtime;
 mod secrets;
 mod server;

@@ -513,6 +513,11 @@ pub struct Limits {
     pub http_max_rate_limit_wait_ms: u64,
     /// Bytes of stdout/stderr kept per invocation; the rest is counted and dropped.
     pub log_capture_bytes: usize,
+    /// Largest output (and largest error payload) an action may return, in bytes of
+    /// JSON; a larger one fails the run as crashed. 10 MiB, like the largest response
+    /// an action may receive, is far above any real result and bounds what one run
+    /// makes the host hold and pass on.
+    pub max_output_bytes: usize,
     /// Sandboxes that may exist at once (the pooling allocator's slot count). Each slot
     /// reserves address space, not memory.
     pub max_instances: u32,
@@ -573,6 +578,7 @@ impl Default for Limits {
             http_retry_base_delay_ms: 500,
             http_max_rate_limit_wait_ms: 60_000,
             log_capture_bytes: 64 << 10,
+            max_output_bytes: 10 << 20,
             max_instances: 1_000,
             instance_allocator: InstanceAllocator::Pooling,
             connection_cache_ms: 1_000,

@@ -37,7 +37,54 @@ pub const KEEP_RESIDENT: usize = 2 << 20;
 ///   are found with Linux's `PAGEMAP_SCAN` (6.7+; elsewhere the low addresses are assumed
 ///   dirty) and reset with `memset`, up to [`KEEP_RESIDENT`] bytes per memory: an action's
 ///   stack plus a typical heap. Beyond that, `madvise` as before.
+/// * Memory comes back as soon as a run ends: see [`pooling_config`].
 pub fn build_engine(limits: &Limits) -> wasmtime::Result<Engine> {
+    let pooling = pooling_config(limits);
+    let mut config = Config::new();
+    config
+        .epoch_interruption(true)
+        .memory_init_cow(true)
+        .wasm_component_model(true);
+    if limits.instance_allocator == InstanceAllocator::Pooling {
+        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
+    }
+    Engine::new(&config)
+}
+
+/// The pooling allocator's settings, and what each costs in memory.
+///
+/// What a freed slot keeps resident decides the host's RSS after large runs: 200 runs
+/// that hit a 64 MiB cap used to leave the process at ~600 MB for dozens of later runs.
+///
+/// * `linear_memory_keep_resident` ([`KEEP_RESIDENT`], 2 MiB): the low part of a memory
+///   is reset in place with `memset` and stays resident, so the common small run does
+///   not page-fault (P1, the ~10 µs no-op action). Everything above it is handed back
+///   to the kernel with `madvise(MADV_DONTNEED)` when the instance is freed. So an idle
+///   slot holds at most 2 MiB of linear memory however large its last run grew.
+/// * `decommit_batch_size(1)`: that `madvise` happens at once, when the run ends.
+///   With batching (16 was set here before) a large memory's upper part waited in the
+///   engine's decommit queue (one queue per CPU) until 15 more large frees arrived —
+///   up to 15 × 64 MiB per CPU stayed resident after a burst of large runs, and only
+///   later large runs pushed it out. The price is one `madvise` system call per run
+///   that grew past 2 MiB, on the thread that ends it, which is small beside faulting
+///   in those megabytes in the first place; runs that stayed within 2 MiB enqueue no
+///   decommit at all, so they are unaffected. Measured (RELIABILITY.md, "Hostile
+///   guests"): 200 runs hitting a 32 MiB cap took RSS from 97 MiB to 364 MiB between
+///   runs with batches of 16, and from 99 MiB to 115 MiB with this setting.
+/// * `table_keep_resident` (64 KiB): the same for tables, which hold function
+///   references and stay far below that.
+/// * `max_unused_warm_slots` stays at wasmtime's default (100): a warm (used, now idle)
+///   slot keeps its component's memory image mapped, so the next run of that component
+///   skips the copy-on-write setup, and at most [`KEEP_RESIDENT`] of dirtied pages. Once
+///   100 slots are warm, new runs reuse a warm slot rather than touch a fresh one, so
+///   the slots holding memory stay near the larger of 100 and the peak concurrency:
+///   ~200 MiB at the very worst, far less in practice (a no-op run dirties a few pages).
+/// * Stacks (`async_stack_keep_resident`, default 0) are neither zeroed nor decommitted
+///   between runs; they are bounded by the slots ever used concurrently times the
+///   engine's 2 MiB async stack.
+/// * `memory_protection_keys` stays off (wasmtime's default): MPK packs more memory
+///   slots into the address space, it does not change what is resident.
+fn pooling_config(limits: &Limits) -> PoolingAllocationConfig {
     let mut pooling = PoolingAllocationConfig::default();
     pooling
         .total_component_instances(limits.max_instances)
@@ -50,17 +97,8 @@ pub fn build_engine(limits: &Limits) -> wasmtime::Result<Engine> {
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(64 << 10)
-        // Decommits that do happen are batched into fewer system calls.
-        .decommit_batch_size(16);
-    let mut config = Config::new();
-    config
-        .epoch_interruption(true)
-        .memory_init_cow(true)
-        .wasm_component_model(true);
-    if limits.instance_allocator == InstanceAllocator::Pooling {
-        config.allocation_strategy(InstanceAllocationStrategy::Pooling(pooling));
-    }
-    Engine::new(&config)
+        .decommit_batch_size(1);
+    pooling
 }
 
 /// Advances the engine's epoch every [`EPOCH_TICK`] until dropped.

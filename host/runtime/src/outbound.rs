@@ -248,21 +248,27 @@ impl HttpPolicy {
         base_url_override: Option<&str>,
         params: &[(String, String)],
     ) -> Result<Url, HttpError> {
-        let absolute = endpoint.starts_with("http://") || endpoint.starts_with("https://");
-        let mut url = if absolute {
-            Url::parse(endpoint).map_err(|error| {
-                HttpError::InvalidRequest(format!("endpoint `{endpoint}` is not a URL: {error}"))
-            })?
-        } else {
-            let base = match base_url_override {
-                Some(base) => Url::parse(base).map_err(|error| {
-                    HttpError::InvalidRequest(format!(
-                        "base-url-override `{base}` is not a URL: {error}"
-                    ))
-                })?,
-                None => self.base_url.clone(),
-            };
-            join(&base, endpoint)?
+        // An endpoint with a scheme of its own (any scheme, any case: `HTTP://`, `file:`,
+        // `gopher:`) is absolute and judged as such, never pasted onto the base URL as a
+        // path.
+        let mut url = match Url::parse(endpoint) {
+            Ok(absolute) => absolute,
+            Err(error) if endpoint.starts_with("http://") || endpoint.starts_with("https://") => {
+                return Err(HttpError::InvalidRequest(format!(
+                    "endpoint `{endpoint}` is not a URL: {error}"
+                )));
+            }
+            Err(_) => {
+                let base = match base_url_override {
+                    Some(base) => Url::parse(base).map_err(|error| {
+                        HttpError::InvalidRequest(format!(
+                            "base-url-override `{base}` is not a URL: {error}"
+                        ))
+                    })?,
+                    None => self.base_url.clone(),
+                };
+                join(&base, endpoint)?
+            }
         };
         if !self.is_allowed(&url) {
             return Err(HttpError::Denied(format!(
@@ -576,6 +582,27 @@ mod tests {
                 .resolve("https://evil.example/x", None, &[])
                 .is_err(),
             "a port-qualified entry allows only that port"
+        );
+    }
+
+    #[test]
+    fn endpoints_with_another_scheme_or_case_are_absolute_and_denied() {
+        for endpoint in [
+            "file:///etc/passwd",
+            "gopher://127.0.0.1:70/_x",
+            "HTTP://evil.example/x",
+            "ftp://api.checkr.com/v1",
+        ] {
+            let error = policy(&[])
+                .resolve(endpoint, None, &[])
+                .expect_err(endpoint);
+            assert!(matches!(error, HttpError::Denied(_)), "{endpoint}: {error}");
+        }
+        assert!(
+            policy(&[])
+                .resolve("HTTPS://API.checkr.com/v1/account", None, &[])
+                .is_ok(),
+            "the provider's origin in capitals is still the provider"
         );
     }
 

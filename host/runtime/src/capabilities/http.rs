@@ -22,6 +22,23 @@ const MAX_HEADER_BYTES: usize = 8 << 10;
 /// All header names and values of one request together.
 const MAX_HEADERS_TOTAL_BYTES: usize = 64 << 10;
 
+/// Headers the HTTP client derives itself, which an action may not set: where the request
+/// goes (`Host`, which could point an allowed server's virtual hosting elsewhere), how
+/// the body is framed (`Content-Length`, `Transfer-Encoding`: a second, conflicting
+/// framing is how requests are smuggled past a proxy to a server behind it) and how the
+/// connection is used (hop-by-hop headers).
+const FORBIDDEN_HEADERS: [&str; 9] = [
+    "host",
+    "content-length",
+    "transfer-encoding",
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
 /// What one invocation's HTTP calls share.
 pub(crate) struct HttpState {
     client: reqwest::Client,
@@ -104,6 +121,15 @@ impl HttpState {
                 )));
             }
             total = total.saturating_add(size);
+            if FORBIDDEN_HEADERS
+                .iter()
+                .any(|forbidden| name.trim().eq_ignore_ascii_case(forbidden))
+            {
+                return Err(HttpError::InvalidRequest(format!(
+                    "header `{}` is set by the host's HTTP client; an action may not set it",
+                    name.trim().to_ascii_lowercase()
+                )));
+            }
         }
         if total > MAX_HEADERS_TOTAL_BYTES {
             return Err(HttpError::InvalidRequest(format!(
@@ -244,6 +270,32 @@ mod tests {
         assert!(
             state
                 .admit(&request(vec![("x-ok".into(), "v".into())], None, 0))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn framing_and_routing_headers_are_refused() {
+        let mut state = state(&Limits::default());
+        for name in [
+            "Host",
+            "content-length",
+            "Transfer-Encoding",
+            "connection",
+            "UPGRADE",
+        ] {
+            let error = state
+                .admit(&request(vec![(name.into(), "x".into())], None, 0))
+                .expect_err(name);
+            assert!(
+                matches!(error, HttpError::InvalidRequest(ref why)
+                    if why.contains(&format!("`{}`", name.to_ascii_lowercase()))),
+                "{error}"
+            );
+        }
+        assert!(
+            state
+                .admit(&request(vec![("content-type".into(), "x".into())], None, 0))
                 .is_ok()
         );
     }

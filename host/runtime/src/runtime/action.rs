@@ -84,12 +84,19 @@ pub(crate) fn check_input(
         })
 }
 
+/// Longest error message kept from an action; the rest is cut. An error message is for a
+/// person and ends up in API responses and host logs: 64 KiB is far more than a useful
+/// one, and bounds what a hostile action can push through them.
+const MAX_ERROR_MESSAGE_BYTES: usize = 64 << 10;
+
 /// Calls the component's `run` export for `action` with `input_json` in a fresh sandbox.
+/// An output or error payload above `max_output_bytes` fails the run as crashed.
 pub(crate) async fn run(
     sandboxes: &Sandboxes,
     exports: &ActionExports,
     grant: Grant,
     timeout: Duration,
+    max_output_bytes: usize,
     action: &str,
     input_json: &str,
 ) -> Invocation {
@@ -102,7 +109,15 @@ pub(crate) async fn run(
         })
     });
     let called = sandboxes.call(grant, timeout, call).await;
+    let too_large = |what: &str, bytes: usize| TriggerError::Crashed {
+        action: action.to_string(),
+        message: format!(
+            "it returned {what} of {bytes} bytes; at most {max_output_bytes} are allowed \
+             (limits.max_output_bytes)"
+        ),
+    };
     let result = match called.result {
+        Ok(Ok(json)) if json.len() > max_output_bytes => Err(too_large("an output", json.len())),
         Ok(Ok(json)) => match serde_json::from_str::<serde::de::IgnoredAny>(&json) {
             Ok(_) => Ok(ActionOutput { json }),
             Err(error) => Err(TriggerError::Crashed {
@@ -110,12 +125,17 @@ pub(crate) async fn run(
                 message: format!("it returned invalid JSON: {error}"),
             }),
         },
-        Ok(Err(action_error)) => Err(TriggerError::Action {
-            message: action_error.message,
-            payload: action_error
-                .payload
-                .map(|payload| serde_json::from_str(&payload).unwrap_or(Value::String(payload))),
-        }),
+        Ok(Err(action_error)) => match action_error.payload {
+            Some(payload) if payload.len() > max_output_bytes => {
+                Err(too_large("an error payload", payload.len()))
+            }
+            payload => Err(TriggerError::Action {
+                message: bounded_message(action_error.message),
+                payload: payload.map(|payload| {
+                    serde_json::from_str(&payload).unwrap_or(Value::String(payload))
+                }),
+            }),
+        },
         Err(GuestFailure::Timeout(timeout)) => Err(TriggerError::Timeout {
             action: action.to_string(),
             timeout,
@@ -136,5 +156,39 @@ pub(crate) async fn run(
     Invocation {
         result,
         logs: called.logs,
+    }
+}
+
+/// `message`, cut to [`MAX_ERROR_MESSAGE_BYTES`] (at a character boundary) with a note of
+/// how long it was.
+fn bounded_message(mut message: String) -> String {
+    if message.len() <= MAX_ERROR_MESSAGE_BYTES {
+        return message;
+    }
+    let total = message.len();
+    let mut cut = MAX_ERROR_MESSAGE_BYTES;
+    while !message.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    message.truncate(cut);
+    message.push_str(&format!(" [truncated: the message was {total} bytes]"));
+    message
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_error_messages_are_cut_at_a_character_boundary() {
+        assert_eq!(bounded_message("short".into()), "short");
+        let long = "é".repeat(MAX_ERROR_MESSAGE_BYTES);
+        let cut = bounded_message(long.clone());
+        assert!(cut.len() < MAX_ERROR_MESSAGE_BYTES + 64, "{}", cut.len());
+        assert!(cut.ends_with(&format!(
+            " [truncated: the message was {} bytes]",
+            long.len()
+        )));
+        assert!(cut.starts_with("éé"));
     }
 }

@@ -510,6 +510,7 @@ impl Runtime {
                     &integration.component.actions,
                     grant,
                     self.limits.invocation_timeout(),
+                    self.limits.max_output_bytes,
                     action,
                     input_json,
                 )

@@ -245,8 +245,12 @@ impl Sandboxes {
     }
 }
 
-/// A crash explained: the guest's panic message when it printed one, else the trap.
+/// A crash explained: the guest's panic message when it printed one, else the trap (or
+/// the exit status of a guest that called `exit`).
 fn crash_message(error: &wasmtime::Error, logs: &[LogLine]) -> String {
+    if let Some(exit) = error.downcast_ref::<wasmtime_wasi::I32Exit>() {
+        return format!("it called exit with status {}", exit.0);
+    }
     let trap = error
         .downcast_ref::<Trap>()
         .map(|trap| trap.to_string())
