@@ -96,8 +96,8 @@ impl InputSchema {
                 type_name(&schema)
             ));
         }
-        let cost = bounds::check(&schema)
-            .map_err(|error| format!("the schema is refused: {error}"))?;
+        let cost =
+            bounds::check(&schema).map_err(|error| format!("the schema is refused: {error}"))?;
         let patterns = jsonschema::PatternOptions::regex()
             .size_limit(bounds::REGEX_SIZE_LIMIT)
             .dfa_size_limit(bounds::REGEX_DFA_SIZE_LIMIT);
@@ -110,6 +110,14 @@ impl InputSchema {
             validator,
             cost,
         })
+    }
+
+    /// The most subschema evaluations checking `input` can cost (its values times the
+    /// schema's checks per value).
+    pub(crate) fn estimated_checks(&self, input: &Value) -> u64 {
+        bounds::measure(input)
+            .0
+            .saturating_mul(self.cost.checks_per_value)
     }
 
     /// Checks `input`; on failure, one [`FieldError`] per problem, in input order. An input
@@ -170,7 +178,8 @@ impl InputSchema {
             }
         }
         if errors.is_empty() {
-            return Ok(());
+            // The validator said no without saying why (it never should).
+            return Err(vec![FieldError::new("", "does not match its schema")]);
         }
         if total > errors.len() {
             errors.push(FieldError::new(
@@ -724,10 +733,14 @@ mod tests {
         let error = refused(json!({ "anyOf": many }));
         assert!(error.contains("more than 5000 subschemas"), "{error}");
         let refs: Vec<Value> = (0..1_001).map(|_| json!({ "$ref": "#/$defs/a" })).collect();
-        let error = refused(json!({ "properties": { "x": { "oneOf": refs } }, "$defs": { "a": true } }));
+        let error =
+            refused(json!({ "properties": { "x": { "oneOf": refs } }, "$defs": { "a": true } }));
         assert!(error.contains("more than 1000 `$ref`s"), "{error}");
         let error = refused(json!({ "$ref": "https://example.com/schema.json" }));
-        assert!(error.contains("only references within the schema"), "{error}");
+        assert!(
+            error.contains("only references within the schema"),
+            "{error}"
+        );
         let error = refused(json!({ "properties": { "a": { "$ref": "#/$defs/missing" } } }));
         assert!(error.contains("`#/properties/a/$ref`"), "{error}");
         assert!(error.contains("does not exist"), "{error}");
@@ -796,8 +809,14 @@ mod tests {
             let result = schema.validate(&input);
             let took = started.elapsed();
             assert_eq!(result.is_ok(), case == "valid", "{case}");
-            assert!(took < std::time::Duration::from_secs(2), "{case}: took {took:?}");
-            eprintln!("worst case, {case}: {} items x {per} checks in {took:?}", input.as_array().map_or(0, Vec::len));
+            assert!(
+                took < std::time::Duration::from_secs(2),
+                "{case}: took {took:?}"
+            );
+            eprintln!(
+                "worst case, {case}: {} items x {per} checks in {took:?}",
+                input.as_array().map_or(0, Vec::len)
+            );
         }
         // Past the listing budget, the first problem only, and a word about the rest.
         let found = schema
@@ -805,7 +824,10 @@ mod tests {
             .expect_err("invalid");
         assert_eq!(found.len(), 2, "{found:?}");
         assert_eq!(found[0].field, "[0]");
-        assert!(found[1].message.contains("only the first is listed"), "{found:?}");
+        assert!(
+            found[1].message.contains("only the first is listed"),
+            "{found:?}"
+        );
     }
 
     #[test]
