@@ -6,6 +6,7 @@
 //! sync exercises the host's records, checkpoints and metadata without an upstream API.
 
 mod allocate_forever;
+mod costly_schema;
 mod echo;
 mod fetch;
 mod loop_forever;
@@ -23,6 +24,8 @@ terapi_sdk::integration! {
     "panic" => panic::run,
     /// Sends the request it is given and returns what came back.
     "fetch" => fetch::run,
+    /// Takes an array of strings under the costliest input schema the host accepts.
+    "costly-schema" => costly_schema::run,
     syncs {
         /// Saves `count` numbers (connection metadata) in batches with a checkpoint after
         /// each; a full pass tracks deletes. See `numbers.rs`.
