@@ -101,6 +101,7 @@ fn serve_refuses_a_component_that_imports_what_the_host_does_not_grant() {
     std::fs::write(&wasm, component_importing(WASI_HTTP)).expect("component written");
     let config = write_config(dir.path(), ("wants-http", &wasm));
     let (code, stderr) = serve_expecting_exit(&config);
+    eprintln!("{stderr}");
     assert_eq!(code, Some(1), "{stderr}");
     for expected in [
         "integration `wants-http`",
@@ -122,6 +123,7 @@ fn serve_refuses_a_component_whose_input_schema_is_hostile() {
     let config = write_config(dir.path(), ("hostile", &hostile));
     let started = Instant::now();
     let (code, stderr) = serve_expecting_exit(&config);
+    eprintln!("{stderr}");
     assert_eq!(code, Some(1), "{stderr}");
     for expected in [
         "integration `hostile`",
