@@ -144,9 +144,8 @@ fn check_size(schema: &Value) -> Result<(), String> {
             Ok(())
         }
     }
-    serde_json::to_writer(&mut Counter(0), schema).map_err(|_| {
-        format!("the schema is larger than {MAX_SCHEMA_BYTES} bytes (serialized)")
-    })
+    serde_json::to_writer(&mut Counter(0), schema)
+        .map_err(|_| format!("the schema is larger than {MAX_SCHEMA_BYTES} bytes (serialized)"))
 }
 
 fn check_depth(schema: &Value) -> Result<(), String> {
@@ -248,9 +247,7 @@ impl Graph {
                     "$ref" => {
                         refs += 1;
                         if refs > MAX_REFS {
-                            return Err(format!(
-                                "the schema has more than {MAX_REFS} `$ref`s"
-                            ));
+                            return Err(format!("the schema has more than {MAX_REFS} `$ref`s"));
                         }
                         let target = resolve(root, value, &at(keyword))?;
                         node.in_place.push(intern(&mut graph, target, &mut queue)?);
@@ -299,7 +296,8 @@ impl Graph {
                             check_pattern(name, &at(keyword))?;
                             let child = format!("{}/{}", at(keyword), escape(name));
                             // Every pattern may match the same member.
-                            node.below.push(vec![intern(&mut graph, child, &mut queue)?]);
+                            node.below
+                                .push(vec![intern(&mut graph, child, &mut queue)?]);
                         }
                     }
                     "items" | "prefixItems" if value.is_array() => {
@@ -408,7 +406,11 @@ impl Graph {
             // as many steps as there are subschemas ends on the cycle itself.
             let mut stuck = (0..count).find(|&id| pending[id] > 0).unwrap_or(0);
             for _ in 0..count {
-                match self.nodes[stuck].in_place.iter().find(|&&child| pending[child] > 0) {
+                match self.nodes[stuck]
+                    .in_place
+                    .iter()
+                    .find(|&&child| pending[child] > 0)
+                {
                     Some(&child) => stuck = child,
                     None => break,
                 }
