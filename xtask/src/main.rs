@@ -11,6 +11,7 @@
 //! cargo xtask demo            OAuth-connect to the Checkr simulator, run get-account over the API
 //! cargo xtask test [-- ARGS]  build actions/, then cargo test --workspace ARGS
 //! cargo xtask lint            cargo fmt --check (both workspaces), cargo clippy -D warnings
+//! cargo xtask fuzz [TARGET]   build the libFuzzer targets (fuzz/), run them for a while
 //! ```
 //!
 //! It uses only the standard library so that it compiles in seconds. Every child command is
@@ -19,6 +20,7 @@
 
 mod cmd;
 mod demo;
+mod fuzz;
 mod json;
 mod toolchain;
 mod wasm;
@@ -70,6 +72,7 @@ enum Action {
     Test,
     Bench,
     Lint,
+    Fuzz,
 }
 
 /// A subcommand: its name, one-line summary and `--help` text.
@@ -165,6 +168,26 @@ Runs, and reports every failure (not just the first):
   cargo clippy --workspace --all-targets -- -D warnings
   cargo clippy (the same) on actions/, natively
   cargo tree -p terapi-runtime: no web server, no CLI parser",
+    },
+    Command {
+        action: Action::Fuzz,
+        name: "fuzz",
+        summary: "Build the libFuzzer targets (fuzz/) and run them for a while",
+        help: "\
+Usage: cargo xtask fuzz [TARGET] [--seconds N]
+
+Builds fuzz/ (a cargo-fuzz layout) with coverage instrumentation on the stable
+toolchain, then runs TARGET, or every target, for N seconds each (default 60):
+  webhook        webhook signature verification and event parsing
+  schema         compiling a component's JSON Schema, validating input with it
+  config         terapi.toml parsing
+  providers      providers.toml parsing
+  proxy_headers  the proxy's request headers, translated for upstream
+  records_query  GET /records query strings
+Corpora grow in fuzz/corpus/TARGET, seeded from fuzz/seeds/TARGET; a failing
+input is saved in fuzz/artifacts/TARGET/ and the command fails. Ends with a table
+of executions and findings. The same properties run as proptests in
+`cargo xtask test` for a bounded number of cases.",
     },
 ];
 
@@ -273,6 +296,11 @@ fn run(args: &[String]) -> Result<()> {
                 .run()
         }
         Action::Lint => lint(&repo),
+        Action::Fuzz => fuzz::run(
+            &repo,
+            opts.fuzz_target.as_deref(),
+            opts.seconds.unwrap_or(fuzz::DEFAULT_SECONDS),
+        ),
     }
 }
 
@@ -332,6 +360,10 @@ struct Options {
     manifest_path: Option<PathBuf>,
     /// `test`: arguments after `--`, passed to `cargo test`.
     passthrough: Vec<String>,
+    /// `fuzz`: the one target to run.
+    fuzz_target: Option<String>,
+    /// `fuzz`: seconds per target.
+    seconds: Option<u64>,
 }
 
 impl Options {
@@ -349,6 +381,23 @@ impl Options {
                         .next()
                         .ok_or_else(|| Error::new("--manifest-path needs a value"))?;
                     opts.manifest_path = Some(absolute(Path::new(path)));
+                }
+                "--seconds" if command.action == Action::Fuzz => {
+                    let value = args
+                        .next()
+                        .ok_or_else(|| Error::new("--seconds needs a value"))?;
+                    opts.seconds = Some(parse_seconds(value)?);
+                }
+                other if command.action == Action::Fuzz => {
+                    if let Some(value) = other.strip_prefix("--seconds=") {
+                        opts.seconds = Some(parse_seconds(value)?);
+                    } else if !other.starts_with('-') && opts.fuzz_target.is_none() {
+                        opts.fuzz_target = Some(other.to_string());
+                    } else {
+                        return Err(Error::new(format!(
+                            "unexpected argument `{other}` for `cargo xtask fuzz`"
+                        )));
+                    }
                 }
                 other => {
                     if let Some(path) = other.strip_prefix("--manifest-path=")
@@ -371,6 +420,19 @@ impl Options {
         }
         Ok(opts)
     }
+}
+
+/// `--seconds`: a whole number of seconds, at least 1.
+fn parse_seconds(value: &str) -> Result<u64> {
+    value
+        .parse::<u64>()
+        .ok()
+        .filter(|seconds| *seconds > 0)
+        .ok_or_else(|| {
+            Error::new(format!(
+                "--seconds must be a whole number of seconds, at least 1, not `{value}`"
+            ))
+        })
 }
 
 /// The repository root (xtask lives in `<root>/xtask`).
@@ -561,6 +623,26 @@ mod tests {
         assert_eq!(opts.manifest_path, Some(PathBuf::from("/tmp/x/Cargo.toml")));
         let lint = find_command("lint").expect("lint command");
         assert!(Options::parse(lint, &strings(&["--manifest-path", "x"])).is_err());
+    }
+
+    #[test]
+    fn fuzz_takes_a_target_and_seconds() {
+        let fuzz = find_command("fuzz").expect("fuzz command");
+        let opts = Options::parse(fuzz, &strings(&["schema", "--seconds", "30"])).expect("parse");
+        assert_eq!(opts.fuzz_target.as_deref(), Some("schema"));
+        assert_eq!(opts.seconds, Some(30));
+        let opts = Options::parse(fuzz, &strings(&["--seconds=5"])).expect("parse");
+        assert_eq!((opts.fuzz_target, opts.seconds), (None, Some(5)));
+        for bad in [
+            &["--seconds", "0"][..],
+            &["--seconds", "x"],
+            &["a", "b"],
+            &["--fast"],
+        ] {
+            assert!(Options::parse(fuzz, &strings(bad)).is_err(), "{bad:?}");
+        }
+        let test = find_command("test").expect("test command");
+        assert!(Options::parse(test, &strings(&["--seconds", "3"])).is_err());
     }
 
     #[test]

@@ -41,6 +41,8 @@ mod bindings;
 pub mod capabilities;
 pub mod config;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod oauth;
 pub mod outbound;
 pub mod providers;

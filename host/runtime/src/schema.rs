@@ -11,8 +11,15 @@
 //! Only local references (`#/$defs/...`) are resolved; a schema that refers to anything
 //! outside itself fails to load rather than reaching for the network or the file system.
 //!
+//! A component's schema is untrusted input: before it is compiled it is held to the
+//! bounds in [`bounds`] (size, depth, references, patterns, and the most work one input
+//! value can cause), and `pattern`s are matched by a linear-time engine, so no schema can
+//! make validation cost more than a fixed worst case.
+//!
 //! Messages never quote the input's values (they may hold secrets such as social security
 //! numbers): they name the field, what was expected, and at most the JSON type received.
+
+mod bounds;
 
 use jsonschema::error::{TypeKind, ValidationErrorKind};
 use jsonschema::paths::{Location, LocationSegment};
@@ -68,6 +75,7 @@ const MAX_ERRORS: usize = 20;
 pub(crate) struct InputSchema {
     schema: Value,
     validator: Validator,
+    cost: bounds::Cost,
 }
 
 impl std::fmt::Debug for InputSchema {
@@ -79,23 +87,83 @@ impl std::fmt::Debug for InputSchema {
 }
 
 impl InputSchema {
-    /// Compiles `schema` (any draft `jsonschema` knows; schemars emits 2020-12). Fails on a
-    /// schema that is not a JSON Schema or refers outside itself.
+    /// Compiles `schema` (draft-06 to 2020-12; schemars emits 2020-12). Fails on a schema
+    /// that is not a JSON Schema, refers outside itself, or exceeds the [`bounds`].
     pub(crate) fn compile(schema: Value) -> Result<Self, String> {
         if !(schema.is_object() || schema.is_boolean()) {
             return Err(format!(
-                "the input schema must be a JSON object or boolean, not {}",
+                "the schema must be a JSON object or boolean, not {}",
                 type_name(&schema)
             ));
         }
+        let cost =
+            bounds::check(&schema).map_err(|error| format!("the schema is refused: {error}"))?;
+        let patterns = jsonschema::PatternOptions::regex()
+            .size_limit(bounds::REGEX_SIZE_LIMIT)
+            .dfa_size_limit(bounds::REGEX_DFA_SIZE_LIMIT);
         let validator = jsonschema::options()
+            .with_pattern_options(patterns)
             .build(&schema)
-            .map_err(|error| format!("the input schema is not usable: {}", error.masked()))?;
-        Ok(InputSchema { schema, validator })
+            .map_err(|error| format!("the schema is not usable: {}", error.masked()))?;
+        Ok(InputSchema {
+            schema,
+            validator,
+            cost,
+        })
     }
 
-    /// Checks `input`; on failure, one [`FieldError`] per problem, in input order.
+    /// The most subschema evaluations checking `input` can cost (its values times the
+    /// schema's checks per value).
+    pub(crate) fn estimated_checks(&self, input: &Value) -> u64 {
+        bounds::measure(input)
+            .0
+            .saturating_mul(self.cost.checks_per_value)
+    }
+
+    /// Checks `input`; on failure, one [`FieldError`] per problem, in input order. An input
+    /// deeper than [`bounds::MAX_INPUT_DEPTH`], or whose check could cost more than
+    /// [`bounds::MAX_VALIDATION_CHECKS`] subschema evaluations, is refused unchecked.
     pub(crate) fn validate(&self, input: &Value) -> Result<(), Vec<FieldError>> {
+        let (values, depth) = bounds::measure(input);
+        if depth > bounds::MAX_INPUT_DEPTH {
+            return Err(vec![FieldError::new(
+                "",
+                format!("nests more than {} levels deep", bounds::MAX_INPUT_DEPTH),
+            )]);
+        }
+        let checks = values.saturating_mul(self.cost.checks_per_value);
+        if checks > bounds::MAX_VALIDATION_CHECKS {
+            return Err(vec![FieldError::new(
+                "",
+                format!(
+                    "is too large to check against its schema: {values} values at up to {} \
+                     checks each exceed the limit of {} checks",
+                    self.cost.checks_per_value,
+                    bounds::MAX_VALIDATION_CHECKS
+                ),
+            )]);
+        }
+        if self.validator.is_valid(input) {
+            return Ok(());
+        }
+        if checks > bounds::MAX_LISTED_CHECKS {
+            // Listing every problem costs some thirty times what checking does (each is an
+            // error value with its paths): past this size only the first is listed.
+            let mut errors = self
+                .validator
+                .validate(input)
+                .err()
+                .map(|error| self.explain(&error))
+                .unwrap_or_default();
+            if errors.is_empty() {
+                errors.push(FieldError::new("", "does not match its schema"));
+            }
+            errors.push(FieldError::new(
+                "",
+                "may have more problems: only the first is listed for an input this large",
+            ));
+            return Err(errors);
+        }
         let mut errors: Vec<FieldError> = Vec::new();
         let mut total = 0usize;
         for error in self.validator.iter_errors(input) {
@@ -110,7 +178,8 @@ impl InputSchema {
             }
         }
         if errors.is_empty() {
-            return Ok(());
+            // The validator said no without saying why (it never should).
+            return Err(vec![FieldError::new("", "does not match its schema")]);
         }
         if total > errors.len() {
             errors.push(FieldError::new(
@@ -535,5 +604,235 @@ mod tests {
         let found = schema.validate(&Value::Object(input)).expect_err("invalid");
         assert_eq!(found.len(), MAX_ERRORS + 1);
         assert_eq!(found[MAX_ERRORS].message, "has 30 more problems");
+    }
+
+    fn refused(schema: Value) -> String {
+        InputSchema::compile(schema).expect_err("a hostile schema is refused at load")
+    }
+
+    /// `d0` applies `d1` twice, `d1` applies `d2` twice, ...: 2^levels checks per value.
+    fn doubling_refs(levels: usize) -> Value {
+        let mut defs = serde_json::Map::new();
+        for level in 0..levels {
+            let next = format!("#/$defs/d{}", level + 1);
+            defs.insert(
+                format!("d{level}"),
+                json!({ "allOf": [{ "$ref": next }, { "$ref": next }] }),
+            );
+        }
+        defs.insert(format!("d{levels}"), json!({ "type": "string" }));
+        json!({ "$ref": "#/$defs/d0", "$defs": defs })
+    }
+
+    #[test]
+    fn catastrophic_backtracking_patterns_match_in_linear_time() {
+        let schema = InputSchema::compile(json!({
+            "type": "object",
+            "properties": { "name": { "type": "string", "pattern": "^(a+)+$" } },
+            "patternProperties": { "^(x|x)*y$": { "type": "string" } }
+        }))
+        .expect("a backtracking-prone pattern compiles for a linear-time engine");
+        let evil = format!("{}!", "a".repeat(100_000));
+        let key = format!("{}z", "x".repeat(50_000));
+        let started = std::time::Instant::now();
+        let found = schema
+            .validate(&json!({ "name": evil, key: "v" }))
+            .expect_err("does not match");
+        assert_eq!(found[0].field, "name");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(2),
+            "took {:?}",
+            started.elapsed()
+        );
+        assert_eq!(schema.validate(&json!({ "name": "aaaa" })), Ok(()));
+    }
+
+    #[test]
+    fn backtracking_only_patterns_are_refused() {
+        for pattern in ["^(?=a)a$", "^(?!b).*$", "(a)\\1", "(?<=x)y"] {
+            let error = refused(json!({ "type": "string", "pattern": pattern }));
+            assert!(error.contains("not usable"), "{pattern}: {error}");
+        }
+        let error = refused(json!({ "pattern": "a".repeat(bounds::MAX_PATTERN_BYTES + 1) }));
+        assert!(error.contains("pattern of 1001 bytes"), "{error}");
+        let error = refused(json!({ "type": "string", "pattern": "(a{1000}){1000}" }));
+        assert!(error.contains("not usable"), "{error}");
+    }
+
+    #[test]
+    fn doubling_references_are_refused_at_load() {
+        // n levels cost 2^(n+2) - 2 checks per value: 7 levels (510) pass, 8 (1,022) do
+        // not, and 40 would be 2^42.
+        let fine = InputSchema::compile(doubling_refs(7)).expect("under the limit");
+        assert_eq!(fine.cost.checks_per_value, 510);
+        for levels in [8, 40, 200] {
+            let error = refused(doubling_refs(levels));
+            assert!(error.contains("subschema evaluations"), "{error}");
+            assert!(error.contains("limit is 1000"), "{error}");
+        }
+    }
+
+    #[test]
+    fn reference_cycles_that_never_descend_are_refused() {
+        for schema in [
+            json!({ "$ref": "#" }),
+            json!({ "$ref": "#/$defs/a", "$defs": { "a": { "allOf": [{ "$ref": "#/$defs/b" }] }, "b": { "anyOf": [{ "$ref": "#/$defs/a" }] } } }),
+            json!({ "not": { "$ref": "#" } }),
+        ] {
+            let error = refused(schema.clone());
+            assert!(error.contains("cycle"), "{schema}: {error}");
+        }
+    }
+
+    #[test]
+    fn recursion_through_the_input_is_accepted_when_linear() {
+        // A tree: each node's children are nodes. One check per level.
+        let schema = InputSchema::compile(json!({
+            "$ref": "#/$defs/Node",
+            "$defs": { "Node": {
+                "type": "object",
+                "properties": {
+                    "name": { "type": "string" },
+                    "children": { "type": "array", "items": { "$ref": "#/$defs/Node" } }
+                },
+                "required": ["name"]
+            } }
+        }))
+        .expect("a recursive tree schema is fine");
+        let mut tree = json!({ "name": "leaf" });
+        for _ in 0..60 {
+            tree = json!({ "name": "n", "children": [tree] });
+        }
+        assert_eq!(schema.validate(&tree), Ok(()));
+        // The same recursion taken twice per level doubles with every level of input.
+        let error = refused(json!({
+            "$ref": "#/$defs/Node",
+            "$defs": { "Node": { "anyOf": [
+                { "properties": { "c": { "$ref": "#/$defs/Node" } } },
+                { "properties": { "c": { "$ref": "#/$defs/Node" } } }
+            ] } }
+        }));
+        assert!(error.contains("subschema evaluations"), "{error}");
+    }
+
+    #[test]
+    fn schemas_out_of_bounds_are_refused_naming_what() {
+        let mut big = serde_json::Map::new();
+        for index in 0..20_000 {
+            big.insert(format!("property_{index}"), json!({ "type": "string" }));
+        }
+        let error = refused(json!({ "properties": big }));
+        assert!(error.contains("larger than 262144 bytes"), "{error}");
+        let mut deep = json!({ "type": "string" });
+        for _ in 0..70 {
+            deep = json!({ "items": deep });
+        }
+        let error = refused(deep);
+        assert!(error.contains("more than 64 levels"), "{error}");
+        let many: Vec<Value> = (0..6_000).map(|_| json!(true)).collect();
+        let error = refused(json!({ "anyOf": many }));
+        assert!(error.contains("more than 5000 subschemas"), "{error}");
+        let refs: Vec<Value> = (0..1_001).map(|_| json!({ "$ref": "#/$defs/a" })).collect();
+        let error =
+            refused(json!({ "properties": { "x": { "oneOf": refs } }, "$defs": { "a": true } }));
+        assert!(error.contains("more than 1000 `$ref`s"), "{error}");
+        let error = refused(json!({ "$ref": "https://example.com/schema.json" }));
+        assert!(
+            error.contains("only references within the schema"),
+            "{error}"
+        );
+        let error = refused(json!({ "properties": { "a": { "$ref": "#/$defs/missing" } } }));
+        assert!(error.contains("`#/properties/a/$ref`"), "{error}");
+        assert!(error.contains("does not exist"), "{error}");
+        let error = refused(json!({ "items": { "$dynamicRef": "#meta" } }));
+        assert!(error.contains("`$dynamicRef`"), "{error}");
+        let error = refused(json!({ "items": { "$id": "https://example.com/x", "$ref": "#" } }));
+        assert!(error.contains("`#/items` declares `$id`"), "{error}");
+        let error = refused(json!({ "$schema": "http://json-schema.org/draft-04/schema#" }));
+        assert!(error.contains("draft-04"), "{error}");
+    }
+
+    #[test]
+    fn inputs_too_costly_for_their_schema_are_refused_unchecked() {
+        // 7 doubling levels: 510 checks per value; ~4,000 values reach the budget.
+        let schema = InputSchema::compile(doubling_refs(7)).expect("compiles");
+        let per = schema.cost.checks_per_value;
+        let values = usize::try_from(bounds::MAX_VALIDATION_CHECKS / per).expect("fits") + 10;
+        let input = Value::Array(vec![json!("x"); values]);
+        let found = schema.validate(&input).expect_err("refused");
+        assert_eq!(found.len(), 1);
+        assert!(found[0].message.contains("too large to check"), "{found:?}");
+        // Deeper than any parser would hand over.
+        let mut deep = json!(1);
+        for _ in 0..200 {
+            deep = json!([deep]);
+        }
+        let permissive = InputSchema::compile(json!({})).expect("compiles");
+        let found = permissive.validate(&deep).expect_err("too deep");
+        assert!(found[0].message.contains("128 levels"), "{found:?}");
+    }
+
+    /// An array of items each checked against [`doubling_refs`]`(7)`: 510 checks per item.
+    fn costly_array() -> InputSchema {
+        let mut schema = doubling_refs(7);
+        schema["type"] = json!("array");
+        schema["items"] = json!({ "$ref": "#/$defs/d0" });
+        schema.as_object_mut().expect("object").remove("$ref");
+        InputSchema::compile(schema).expect("compiles")
+    }
+
+    /// Items of the largest input under `budget` checks (one for the array itself).
+    fn items_within(schema: &InputSchema, budget: u64) -> usize {
+        usize::try_from(budget / schema.cost.checks_per_value).expect("fits") - 1
+    }
+
+    #[test]
+    fn the_worst_accepted_schema_and_input_validate_within_a_bound() {
+        // At the per-value limit, with the largest inputs the budgets let through: valid
+        // (every check runs), invalid at the end (checked, then the first problem found),
+        // and invalid everywhere with every problem listed.
+        let schema = costly_array();
+        let per = schema.cost.checks_per_value;
+        let items = items_within(&schema, bounds::MAX_VALIDATION_CHECKS);
+        let mut cases = vec![
+            ("valid", Value::Array(vec![json!("x"); items])),
+            ("invalid at the end", {
+                let mut input = vec![json!("x"); items];
+                input[items - 1] = json!(7);
+                Value::Array(input)
+            }),
+        ];
+        let listed = items_within(&schema, bounds::MAX_LISTED_CHECKS);
+        cases.push(("invalid everywhere", Value::Array(vec![json!(7); listed])));
+        for (case, input) in cases {
+            let started = std::time::Instant::now();
+            let result = schema.validate(&input);
+            let took = started.elapsed();
+            assert_eq!(result.is_ok(), case == "valid", "{case}");
+            assert!(
+                took < std::time::Duration::from_secs(2),
+                "{case}: took {took:?}"
+            );
+            eprintln!(
+                "worst case, {case}: {} items x {per} checks in {took:?}",
+                input.as_array().map_or(0, Vec::len)
+            );
+        }
+        // Past the listing budget, the first problem only, and a word about the rest.
+        let found = schema
+            .validate(&Value::Array(vec![json!(7); listed + 10]))
+            .expect_err("invalid");
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert_eq!(found[0].field, "[0]");
+        assert!(
+            found[1].message.contains("only the first is listed"),
+            "{found:?}"
+        );
+    }
+
+    #[test]
+    fn generated_schemas_cost_a_few_checks_per_value() {
+        let schema = InputSchema::compile(candidate_schema()).expect("compiles");
+        assert!(schema.cost.checks_per_value <= 10, "{:?}", schema.cost);
     }
 }

@@ -23,6 +23,8 @@ mod actions;
 mod auth;
 mod connections;
 pub mod errors;
+#[doc(hidden)]
+pub mod fuzzing;
 mod inbound;
 mod integrations;
 mod oauth;

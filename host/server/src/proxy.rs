@@ -34,7 +34,7 @@ use terapi_runtime::outbound::{HttpError, OutboundRequest};
 pub const MAX_RETRIES: u32 = 10;
 
 /// Response headers that describe one connection, not the message.
-const HOP_BY_HOP: &[&str] = &[
+pub(crate) const HOP_BY_HOP: &[&str] = &[
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -60,14 +60,14 @@ fn header_text<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>
 }
 
 /// The options the proxy headers carry.
-struct Options {
-    retries: u32,
-    retry_on: Vec<u16>,
+pub(crate) struct Options {
+    pub(crate) retries: u32,
+    pub(crate) retry_on: Vec<u16>,
     base_url_override: Option<String>,
     decompress: bool,
 }
 
-fn options(headers: &HeaderMap) -> Result<Options, ApiError> {
+pub(crate) fn options(headers: &HeaderMap) -> Result<Options, ApiError> {
     let retries = match header_text(headers, "Retries")? {
         None => 0,
         Some(text) => text
@@ -120,7 +120,7 @@ fn options(headers: &HeaderMap) -> Result<Options, ApiError> {
 }
 
 /// The headers sent upstream: `Nango-Proxy-X` as `X`, and `Content-Type`.
-fn forwarded_headers(headers: &HeaderMap) -> Result<HeaderMap, ApiError> {
+pub(crate) fn forwarded_headers(headers: &HeaderMap) -> Result<HeaderMap, ApiError> {
     let mut forwarded = HeaderMap::new();
     if let Some(content_type) = headers.get(CONTENT_TYPE) {
         forwarded.insert(CONTENT_TYPE, content_type.clone());

@@ -2,6 +2,7 @@
 
 mod api;
 mod cli;
+mod hostile_components;
 mod oauth;
 mod proxy;
 pub mod support;

@@ -7,6 +7,7 @@
 //! sync exercises the host's records, checkpoints and metadata without an upstream API.
 
 mod allocate_forever;
+mod costly_schema;
 mod echo;
 mod exit;
 mod fetch;
@@ -50,6 +51,8 @@ terapi_sdk::integration! {
     "giant-error" => giant_error::run,
     /// Calls `exit(code)` or `abort()`.
     "exit" => exit::run,
+    /// Takes an array of strings under the costliest input schema the host accepts.
+    "costly-schema" => costly_schema::run,
     syncs {
         /// Saves `count` numbers (connection metadata) in batches with a checkpoint after
         /// each; a full pass tracks deletes; `number.*` webhooks set or remove one. See

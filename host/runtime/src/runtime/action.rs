@@ -1,12 +1,13 @@
 //! The `action` world's export call: validate the input, call `run` in a sandbox, turn
 //! what came back into an [`ActionOutput`] or a [`TriggerError`].
 
-use super::component::ActionExports;
+use super::component::{ActionExports, LoadedComponent};
 use super::error::TriggerError;
 use super::sandbox::{ExportCall, Grant, GuestFailure, Sandboxes};
 use crate::capabilities::log::LogLine;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An action a component carries, as it describes itself.
@@ -55,29 +56,76 @@ pub struct Invocation {
     pub logs: Vec<LogLine>,
 }
 
+/// Inputs up to this size are parsed on the async executor; larger ones on the blocking
+/// pool (parsing is linear, ~10 ms per MiB in a debug build).
+const INLINE_INPUT_BYTES: usize = 64 * 1024;
+
+/// Inputs whose check may cost more than this many subschema evaluations (~1 ms in a
+/// debug build, far less in release; the Checkr actions' inputs cost tens to hundreds)
+/// are checked on the blocking pool, one at a time per spare core, so a stream of the
+/// costliest inputs a schema allows (2,000,000 evaluations each) cannot occupy the async
+/// executor that answers every other request.
+const INLINE_CHECKS: u64 = 20_000;
+
+/// Costly checks running at once: one per core but one, at least one. A process-wide
+/// limit (not per component), since the cores are shared.
+static COSTLY_CHECKS: std::sync::LazyLock<tokio::sync::Semaphore> =
+    std::sync::LazyLock::new(|| {
+        let cores = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cores.saturating_sub(1).max(1))
+    });
+
 /// Rejects input that is not JSON or does not match the action's input schema. An empty
-/// input stands for JSON `null`, as the guest SDK reads it.
-pub(crate) fn check_input(
-    exports: &ActionExports,
+/// input stands for JSON `null`, as the guest SDK reads it. Small, cheap inputs are
+/// checked in place; others on the blocking pool (see [`INLINE_CHECKS`]).
+pub(crate) async fn check_input(
+    component: &Arc<LoadedComponent>,
     action: usize,
     input_json: &str,
 ) -> Result<(), TriggerError> {
-    let input: Value = if input_json.trim().is_empty() {
-        Value::Null
-    } else {
-        serde_json::from_str(input_json).map_err(|error| TriggerError::InvalidInput {
-            message: format!("the input is not valid JSON: {error}"),
-            errors: Vec::new(),
-        })?
-    };
+    let exports = &component.actions;
     let schema = exports.input_schema(action).map_err(|error| {
         TriggerError::Internal(format!(
             "the input schema of `{}` does not compile: {error}",
             exports.infos[action].name
         ))
     })?;
+    if input_json.len() <= INLINE_INPUT_BYTES {
+        let input = parse_input(input_json)?;
+        if schema.estimated_checks(&input) <= INLINE_CHECKS {
+            return validate(schema, &input);
+        }
+    }
+    let _permit = COSTLY_CHECKS
+        .acquire()
+        .await
+        .map_err(|_| TriggerError::Internal("the input checker is closed".into()))?;
+    let (component, input_json) = (component.clone(), input_json.to_string());
+    tokio::task::spawn_blocking(move || {
+        let input = parse_input(&input_json)?;
+        let schema = component
+            .actions
+            .input_schema(action)
+            .map_err(|error| TriggerError::Internal(error.to_string()))?;
+        validate(schema, &input)
+    })
+    .await
+    .map_err(|error| TriggerError::Internal(format!("checking the input failed: {error}")))?
+}
+
+fn parse_input(input_json: &str) -> Result<Value, TriggerError> {
+    if input_json.trim().is_empty() {
+        return Ok(Value::Null);
+    }
+    serde_json::from_str(input_json).map_err(|error| TriggerError::InvalidInput {
+        message: format!("the input is not valid JSON: {error}"),
+        errors: Vec::new(),
+    })
+}
+
+fn validate(schema: &crate::schema::InputSchema, input: &Value) -> Result<(), TriggerError> {
     schema
-        .validate(&input)
+        .validate(input)
         .map_err(|errors| TriggerError::InvalidInput {
             message: crate::schema::summarize(&errors),
             errors,

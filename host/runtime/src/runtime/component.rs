@@ -82,9 +82,14 @@ pub(crate) async fn load(
     let started = std::time::Instant::now();
     let cached = cache.load(sandboxes.engine(), path)?;
     let loaded = started.elapsed();
-    let pre = linker
-        .instantiate_pre(&cached.component)
-        .map_err(|error| anyhow::anyhow!("{error:#}"))?;
+    // A component importing what the host does not grant (`wasi:http`, `wasi:sockets`, a
+    // filesystem it was not given...) is refused here, and with it the host's start: an
+    // integration silently missing from a running server would fail every call made to it
+    // later and far from the cause, while an operator starting the server sees this at once,
+    // with wasmtime's detail naming the import.
+    let pre = linker.instantiate_pre(&cached.component).map_err(|error| {
+        anyhow::anyhow!("it needs imports the host does not provide to components: {error:#}")
+    })?;
     // A component of world `integration` exports what `action` does and more, so both
     // views of it are taken; one of world `action` only has the first.
     let integration_pre = IntegrationPre::new(pre.clone()).ok();

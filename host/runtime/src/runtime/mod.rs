@@ -578,7 +578,7 @@ impl Runtime {
                 available: exports.infos.iter().map(|info| info.name.clone()).collect(),
             });
         };
-        action::check_input(exports, index, input_json)?;
+        action::check_input(&integration.component, index, input_json).await?;
         let prepared = self
             .prepare_connection(integration, provider_config_key, connection_id)
             .await?;

@@ -596,6 +596,36 @@ mod tests {
                 )],
                 "model `A`",
             ),
+            (
+                // A model schema is as untrusted as an action's: a pattern only a
+                // backtracking engine runs is refused, naming the sync and the model.
+                vec![info(
+                    "a",
+                    "every hour",
+                    vec![ModelInfo {
+                        name: "A".into(),
+                        json_schema: serde_json::json!({
+                            "properties": { "id": { "type": "string", "pattern": "^(?=x)" } }
+                        }),
+                    }],
+                )],
+                "sync `a`, model `A`: the schema is not usable",
+            ),
+            (
+                vec![info(
+                    "a",
+                    "every hour",
+                    vec![ModelInfo {
+                        name: "A".into(),
+                        json_schema: serde_json::json!({
+                            "properties": { "children": { "items": { "$ref": "#" } } },
+                            "anyOf": [{ "$ref": "#/$defs/B" }],
+                            "$defs": { "B": { "allOf": [{ "$ref": "#/$defs/B" }] } }
+                        }),
+                    }],
+                )],
+                "sync `a`, model `A`: the schema is refused: `#/$defs/B` is part of a `$ref` cycle",
+            ),
         ];
         for (infos, why) in cases {
             let error = check_syncs(&infos).expect_err(why);

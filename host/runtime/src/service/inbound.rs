@@ -28,7 +28,7 @@ use std::sync::Arc;
 use subtle::ConstantTimeEq;
 
 /// Longest event id accepted.
-const MAX_EVENT_ID: usize = 255;
+pub const MAX_EVENT_ID: usize = 255;
 
 /// What became of an accepted webhook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,8 +69,59 @@ pub fn verify_signature(key: &[u8], body: &[u8], signature: &str) -> bool {
     }
 }
 
+/// What the host reads of a verified provider event before routing it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParsedEvent {
+    /// The whole event.
+    pub event: Value,
+    /// Its id (1 to 255 bytes), the de-duplication key.
+    pub event_id: String,
+    /// Its type, e.g. `report.completed`.
+    pub event_type: String,
+    /// The account it is about (the provider's `account_field`), if it names one.
+    pub account_id: Option<String>,
+}
+
+/// Parses a (verified) webhook body: a JSON object with a string `id` of 1 to
+/// [`MAX_EVENT_ID`] bytes and a string `type`; the account is read from the provider's
+/// `account_field` when it is a string. Errors never quote the body.
+pub fn parse_event(
+    body: &[u8],
+    definition: &ProviderWebhooks,
+) -> Result<ParsedEvent, ServiceError> {
+    let invalid = |message: String| ServiceError::new(ErrorKind::Invalid, "invalid_event", message);
+    let event: Value = serde_json::from_slice(body).map_err(|error| {
+        invalid(format!(
+            "the event is not JSON (line {}, column {})",
+            error.line(),
+            error.column()
+        ))
+    })?;
+    let field = |name: &str| event.get(name).and_then(Value::as_str);
+    let event_id = field("id")
+        .filter(|id| !id.is_empty() && id.len() <= MAX_EVENT_ID)
+        .ok_or_else(|| {
+            invalid(format!(
+                "the event needs an `id`: a string of 1 to {MAX_EVENT_ID} bytes"
+            ))
+        })?
+        .to_string();
+    let event_type = field("type")
+        .ok_or_else(|| invalid("the event needs a string `type`".to_string()))?
+        .to_string();
+    let account_id = field(&definition.account_field).map(str::to_string);
+    Ok(ParsedEvent {
+        event,
+        event_id,
+        event_type,
+        account_id,
+    })
+}
+
+/// Hex digits only: `u8::from_str_radix` alone would also take a sign (`+f`), so a
+/// signature spelled with one would verify.
 fn decode_hex(text: &str) -> Option<Vec<u8>> {
-    if !text.len().is_multiple_of(2) || !text.is_ascii() {
+    if !text.len().is_multiple_of(2) || !text.bytes().all(|byte| byte.is_ascii_hexdigit()) {
         return None;
     }
     (0..text.len())
@@ -171,38 +222,12 @@ impl Service {
                 ),
             ));
         }
-        let event: Value = serde_json::from_slice(body).map_err(|error| {
-            ServiceError::new(
-                ErrorKind::Invalid,
-                "invalid_event",
-                format!(
-                    "the event is not JSON (line {}, column {})",
-                    error.line(),
-                    error.column()
-                ),
-            )
-        })?;
-        let field = |name: &str| event.get(name).and_then(Value::as_str);
-        let event_id = field("id")
-            .filter(|id| !id.is_empty() && id.len() <= MAX_EVENT_ID)
-            .ok_or_else(|| {
-                ServiceError::new(
-                    ErrorKind::Invalid,
-                    "invalid_event",
-                    format!("the event needs an `id`: a string of 1 to {MAX_EVENT_ID} bytes"),
-                )
-            })?
-            .to_string();
-        let event_type = field("type")
-            .ok_or_else(|| {
-                ServiceError::new(
-                    ErrorKind::Invalid,
-                    "invalid_event",
-                    "the event needs a string `type`",
-                )
-            })?
-            .to_string();
-        let account_id = field(&definition.account_field).map(str::to_string);
+        let ParsedEvent {
+            event,
+            event_id,
+            event_type,
+            account_id,
+        } = parse_event(body, &definition)?;
         let (connections, revoked) = self
             .route(key, &definition, &event, &event_type, account_id.as_deref())
             .await?;

@@ -1,0 +1,4 @@
+//! `terapi.toml` parsing.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| terapi_runtime::fuzzing::config(data));
