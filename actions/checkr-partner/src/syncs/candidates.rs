@@ -195,7 +195,6 @@ pub fn fetch_data() -> Result<(), ActionError> {
     Ok(())
 }
 
-
 /// Applies a `candidate.*` webhook: the candidate as Checkr has it now, or DELETED once
 /// Checkr no longer finds it (see [`refresh_from_event`](super::refresh_from_event)).
 pub fn on_webhook(event: Value) -> Result<(), ActionError> {

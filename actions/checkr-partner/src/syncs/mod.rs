@@ -178,13 +178,19 @@ mod tests {
                 object_id: "r1".into()
             }
         );
-        let error = event_subject(&json!({ "data": { "object": { "id": "r1" } } }))
-            .expect_err("no type");
-        assert!(error.message.contains("no string `type`"), "{}", error.message);
+        let error =
+            event_subject(&json!({ "data": { "object": { "id": "r1" } } })).expect_err("no type");
+        assert!(
+            error.message.contains("no string `type`"),
+            "{}",
+            error.message
+        );
         let error = event_subject(&json!({ "type": "report.completed", "data": {} }))
             .expect_err("no object");
         assert!(
-            error.message.contains("`report.completed` webhook event has no `data.object.id`"),
+            error
+                .message
+                .contains("`report.completed` webhook event has no `data.object.id`"),
             "{}",
             error.message
         );

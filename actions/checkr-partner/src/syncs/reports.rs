@@ -94,7 +94,6 @@ pub fn fetch_data() -> Result<(), ActionError> {
     Ok(())
 }
 
-
 /// Applies a `report.*` webhook: the report as Checkr has it now (see
 /// [`refresh_from_event`](super::refresh_from_event)).
 pub fn on_webhook(event: serde_json::Value) -> Result<(), ActionError> {

@@ -673,19 +673,7 @@ impl Db {
                     .map_err(db_error)?;
                 if inserted > 0 {
                     for delivery in &accept.forwards {
-                        tx.execute(
-                            "INSERT INTO outbox (kind, provider_config_key, connection_id, body,
-                                 status, created_at, next_attempt_at)
-                             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-                            params![
-                                delivery.kind,
-                                delivery.provider_config_key,
-                                delivery.connection_id,
-                                delivery.body,
-                                now
-                            ],
-                        )
-                        .map_err(db_error)?;
+                        insert_delivery(&tx, delivery, now)?;
                     }
                 }
                 fresh.push(inserted > 0);
@@ -958,6 +946,28 @@ fn to_millis(instant: OffsetDateTime) -> i64 {
 const DELIVERY_COLUMNS: &str = "id, kind, provider_config_key, connection_id, body, status, \
      attempts, last_error, created_at, next_attempt_at, delivered_at";
 
+/// Writes a delivery to the outbox, pending and due at `now` (Unix milliseconds).
+fn insert_delivery(
+    db: &rusqlite::Connection,
+    delivery: &NewDelivery,
+    now: i64,
+) -> Result<(), StoreError> {
+    db.execute(
+        "INSERT INTO outbox (kind, provider_config_key, connection_id, body, status,
+             created_at, next_attempt_at)
+         VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
+        params![
+            delivery.kind,
+            delivery.provider_config_key,
+            delivery.connection_id,
+            delivery.body,
+            now
+        ],
+    )
+    .map_err(db_error)?;
+    Ok(())
+}
+
 fn read_delivery(row: &Row<'_>) -> Result<Delivery, StoreError> {
     let status: String = row.get(5).map_err(db_error)?;
     let attempts: i64 = row.get(6).map_err(db_error)?;
@@ -985,21 +995,8 @@ fn read_delivery(row: &Row<'_>) -> Result<Delivery, StoreError> {
 
 impl Db {
     fn enqueue(&self, delivery: &NewDelivery) -> Result<i64, StoreError> {
-        let now = now_millis();
         let db = self.db();
-        db.execute(
-            "INSERT INTO outbox (kind, provider_config_key, connection_id, body, status,
-                 created_at, next_attempt_at)
-             VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-            params![
-                delivery.kind,
-                delivery.provider_config_key,
-                delivery.connection_id,
-                delivery.body,
-                now
-            ],
-        )
-        .map_err(db_error)?;
+        insert_delivery(&db, delivery, now_millis())?;
         Ok(db.last_insert_rowid())
     }
 
