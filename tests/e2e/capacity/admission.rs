@@ -232,8 +232,7 @@ async fn a_sync_refused_for_capacity_runs_again_soon_and_succeeds() {
         assert!(Instant::now() < deadline, "never ran: {sync}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    let refused =
-        refused.expect("the refused run was recorded with its error and asked for again");
+    let refused = refused.expect("the refused run was recorded with its error and asked for again");
     assert_eq!(refused["status"], "ERROR", "{refused}");
     assert_eq!(done["latestResult"]["Number"]["added"], 10, "{done}");
     let (status, _, _) = hog.await.expect("joined");
