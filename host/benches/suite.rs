@@ -14,7 +14,7 @@
 //! Run under `cargo bench` it measures and writes the report to the path in
 //! `TERAPI_BENCH_REPORT` (default `BENCHMARKS.md` in the current directory). Run under
 //! `cargo test --benches` it does a few iterations of everything, as a smoke test, and
-//! writes nothing.
+//! writes nothing. `TERAPI_BENCH_ONLY=p7` runs the webhook ingest measurement alone.
 
 #[path = "../../tests/e2e/support.rs"]
 #[allow(dead_code)]
@@ -517,15 +517,28 @@ async fn webhook_ingest(
         .await
         .expect("connection");
     let client = reqwest::Client::new();
+    // Warm-up: one event per client connection, so the burst measures a server in
+    // service (connections open, statements prepared), not 32 TCP handshakes.
+    let warm = burst(&client, &url, "warm", P7_CONCURRENCY).await;
+    assert_eq!(warm.len(), P7_CONCURRENCY);
     let started = Instant::now();
+    let latencies = burst(&client, &url, "evt", scale.p7_events).await;
+    let rate = scale.p7_events as f64 / started.elapsed().as_secs_f64();
+    let _ = stop.send(());
+    (rate, Latency::of(latencies))
+}
+
+/// `events` signed events with ids `{prefix}-{n}`, sent by [`P7_CONCURRENCY`] clients;
+/// each one's latency from send to the 200.
+async fn burst(client: &reqwest::Client, url: &str, prefix: &str, events: usize) -> Vec<Duration> {
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..P7_CONCURRENCY {
-        let (client, url, events) = (client.clone(), url.clone(), scale.p7_events);
+        let (client, url, prefix) = (client.clone(), url.to_string(), prefix.to_string());
         workers.spawn(async move {
             let mut latencies = Vec::new();
             for index in (worker..events).step_by(P7_CONCURRENCY) {
                 let body = serde_json::json!({
-                    "id": format!("evt-{index}"),
+                    "id": format!("{prefix}-{index}"),
                     "object": "event",
                     "type": "report.completed",
                     "data": { "object": { "id": format!("rpt-{index}"), "status": "complete" } },
@@ -558,9 +571,7 @@ async fn webhook_ingest(
     while let Some(done) = workers.join_next().await {
         latencies.extend(done.expect("worker"));
     }
-    let rate = scale.p7_events as f64 / started.elapsed().as_secs_f64();
-    let _ = stop.send(());
-    (rate, Latency::of(latencies))
+    latencies
 }
 
 fn main() {
@@ -570,6 +581,27 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio");
+    // `TERAPI_BENCH_ONLY=p7` measures the webhook ingest alone and prints it (for work
+    // on the ingest path; the report needs every figure, so nothing is written).
+    if std::env::var("TERAPI_BENCH_ONLY").as_deref() == Ok("p7") {
+        let line = tokio.block_on(async {
+            let harness = support::Harness::start().await;
+            let (rate, latency) = webhook_ingest(
+                scale,
+                &harness._data_dir.path().join("webhooks"),
+                &harness.sim.base_url(),
+            )
+            .await;
+            format!(
+                "P7: {} events, {rate:.0} events/s, p50 {}, p99 {}",
+                latency.samples,
+                micros(latency.p50),
+                micros(latency.p99)
+            )
+        });
+        println!("{line}");
+        return;
+    }
     let report = tokio.block_on(run(scale));
     if full {
         let path = std::env::var("TERAPI_BENCH_REPORT").unwrap_or_else(|_| "BENCHMARKS.md".into());

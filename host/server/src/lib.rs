@@ -25,6 +25,7 @@ mod connections;
 pub mod errors;
 #[doc(hidden)]
 pub mod fuzzing;
+mod health;
 mod inbound;
 mod integrations;
 mod oauth;
@@ -358,6 +359,7 @@ fn router(state: AppState) -> Router {
             get(connections::get).delete(connections::delete),
         )
         .route("/integrations", get(integrations::list))
+        .route("/metrics", get(health::metrics))
         .route(
             "/integrations/{key}",
             get(integrations::get).patch(integrations::update),
@@ -387,6 +389,7 @@ fn router(state: AppState) -> Router {
             state.service().config().server.webhook_max_body_bytes,
         ));
     Router::new()
+        .route("/health", get(health::health))
         .merge(authenticated)
         .merge(browser)
         .merge(provider_webhooks)

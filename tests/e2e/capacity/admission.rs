@@ -46,8 +46,11 @@ async fn a_full_host_answers_503_with_retry_after_and_recovers() {
             tokio::spawn(async move { answer(request.send().await.expect("loop")).await })
         })
         .collect();
-    // Time for both to be admitted, even on a loaded machine.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Both admitted (a fixed sleep was not enough on a loaded machine).
+    server
+        .wait_for_metric(&client, "terapi_sandbox_running", 2)
+        .await;
+    assert_eq!(server.metric(&client, "terapi_sandbox_slots").await, 2);
 
     // One call waits in line...
     let waiting = {
@@ -58,7 +61,9 @@ async fn a_full_host_answers_503_with_retry_after_and_recovers() {
             (answered, started.elapsed())
         })
     };
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    server
+        .wait_for_metric(&client, "terapi_admission_waiting", 1)
+        .await;
 
     // ...the next finds the line full and is refused at once.
     let started = Instant::now();
@@ -151,6 +156,26 @@ async fn a_full_host_answers_503_with_retry_after_and_recovers() {
     assert_eq!(retry_after.as_deref(), Some("1"));
     assert_eq!(body["error"]["code"], "server_overloaded", "{body}");
 
+    assert_eq!(
+        server
+            .metric(
+                &client,
+                "terapi_admission_refused_total{reason=\"queue_full\"}"
+            )
+            .await,
+        1
+    );
+    assert_eq!(
+        server
+            .metric(
+                &client,
+                "terapi_admission_refused_total{reason=\"wait_exceeded\"}"
+            )
+            .await,
+        2,
+        "the one in line and the asynchronous run"
+    );
+
     // The runaway guests end at their deadline, with their own error.
     for handle in loops {
         let (status, _, body) = handle.await.expect("joined");
@@ -189,7 +214,9 @@ async fn a_sync_refused_for_capacity_runs_again_soon_and_succeeds() {
         let request = server.trigger(&client, GUESTS, "loop-forever", json!({}));
         tokio::spawn(async move { answer(request.send().await.expect("loop")).await })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    server
+        .wait_for_metric(&client, "terapi_sandbox_running", 1)
+        .await;
     let (status, _, body) = answer(
         server
             .api(&client, Method::POST, "/sync/trigger")

@@ -84,6 +84,38 @@ impl Serving {
             .bearer_auth(SECRET)
     }
 
+    /// One sample of `GET /metrics`: the value of the metric line that starts with
+    /// `series` (a name, with its labels if it has any).
+    pub async fn metric(&self, client: &reqwest::Client, series: &str) -> u64 {
+        let response = self
+            .api(client, reqwest::Method::GET, "/metrics")
+            .send()
+            .await
+            .expect("GET /metrics");
+        assert_eq!(response.status(), 200);
+        let text = response.text().await.expect("metrics");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    }
+
+    /// Waits (up to 30 s) until the metric `series` reads `value`.
+    pub async fn wait_for_metric(&self, client: &reqwest::Client, series: &str, value: u64) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let now = self.metric(client, series).await;
+            if now == value {
+                return;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{series} stayed {now}, not {value}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    }
+
     /// `POST /action/trigger` of `action` on `integration` for [`CONNECTION`].
     pub fn trigger(
         &self,

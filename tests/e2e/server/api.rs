@@ -38,6 +38,15 @@ async fn every_api_endpoint_requires_the_secret_key() {
         (Method::GET, "/proxy/v1/account"),
         (Method::POST, "/proxy/v1/candidates"),
         (Method::GET, "/scripts/config"),
+        (Method::GET, "/metrics"),
+        (Method::GET, "/webhooks"),
+        (Method::POST, "/webhooks/some-id/replay"),
+        (Method::GET, "/records?model=Candidate"),
+        (Method::POST, "/sync/trigger"),
+        (Method::POST, "/sync/start"),
+        (Method::POST, "/sync/pause"),
+        (Method::GET, "/sync/status"),
+        (Method::PUT, "/sync/update-connection-frequency"),
     ];
     for (method, path) in endpoints {
         let url = format!("{}{path}", harness.base_url);
@@ -81,6 +90,57 @@ async fn every_api_endpoint_requires_the_secret_key() {
         harness.sim.requests().is_empty(),
         "nothing reached upstream"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_needs_no_key_and_metrics_count_the_sandboxes() {
+    let harness = ServerHarness::start().await;
+    let (status, body) = send(harness.client.get(format!("{}/health", harness.base_url))).await;
+    assert_eq!((status, body), (StatusCode::OK, json!({"result": "ok"})));
+
+    harness
+        .seed_connection("acme", Credentials::access_token(TOKEN))
+        .await;
+    let (status, _) = send(trigger(
+        &harness,
+        "acme",
+        json!({"action_name": "get-account", "input": {}}),
+    ))
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let response = harness
+        .api(Method::GET, "/metrics")
+        .send()
+        .await
+        .expect("metrics");
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        response.headers()[reqwest::header::CONTENT_TYPE]
+            .to_str()
+            .is_ok_and(|value| value.starts_with("text/plain")),
+        "Prometheus' text format"
+    );
+    let text = response.text().await.expect("text");
+    let value = |series: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+            .and_then(|value| value.parse().ok())
+            .unwrap_or_else(|| panic!("{series} in {text}"))
+    };
+    assert_eq!(value("terapi_sandbox_running"), 0, "{text}");
+    assert_eq!(value("terapi_admission_waiting"), 0, "{text}");
+    assert!(value("terapi_sandbox_slots") >= 1, "{text}");
+    assert!(value("terapi_admission_admitted_total") >= 1, "{text}");
+    assert_eq!(
+        value("terapi_admission_refused_total{reason=\"queue_full\"}"),
+        0
+    );
+    // Every series is announced with its help and type.
+    for line in text.lines().filter(|line| !line.starts_with('#')) {
+        let name = line.split(['{', ' ']).next().expect("name");
+        assert!(text.contains(&format!("# TYPE {name} ")), "{name}");
+        assert!(text.contains(&format!("# HELP {name} ")), "{name}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

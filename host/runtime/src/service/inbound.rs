@@ -360,12 +360,8 @@ impl Service {
         };
         let filter =
             ConnectionFilter::by_config(key, &definition.connection_config_key, account_id);
-        let connections = store
-            .list(&filter)
-            .await?
-            .into_iter()
-            .map(|connection| connection.connection_id)
-            .collect();
+        // Ids only: routing needs no credentials decrypted.
+        let connections = store.connection_ids(&filter).await?;
         Ok((connections, 0))
     }
 }

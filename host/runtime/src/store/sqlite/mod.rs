@@ -5,6 +5,7 @@
 //! ([`SqliteStore::blocking`]): a slow disk or a lock held by another process never
 //! stalls the async threads that run guests and serve requests.
 
+mod pool;
 mod records;
 mod schedules;
 
@@ -22,7 +23,7 @@ use crate::runtime::TriggerError;
 use async_trait::async_trait;
 use rusqlite::{Row, params};
 use serde_json::Value;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -168,19 +169,7 @@ pub struct SqliteStore {
     db: Arc<Db>,
     /// Bounds of the asynchronous run results this handle keeps.
     runs: RunLimits,
-    /// Webhook events waiting for the next group commit.
-    accepts: Arc<AcceptQueue>,
 }
-
-/// An event waiting to be accepted, and where its answer goes.
-struct QueuedAccept {
-    event: ReceivedEvent,
-    forwards: Vec<NewDelivery>,
-    window: std::time::Duration,
-    done: tokio::sync::oneshot::Sender<Result<bool, StoreError>>,
-}
-
-type AcceptQueue = Mutex<Vec<QueuedAccept>>;
 
 impl std::fmt::Debug for SqliteStore {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -190,8 +179,15 @@ impl std::fmt::Debug for SqliteStore {
 
 /// The database and what reading and writing it needs; its methods are blocking.
 struct Db {
+    /// The writer (also the reader of an in-memory database).
     db: Mutex<rusqlite::Connection>,
     cipher: Arc<dyn CredentialCipher>,
+    /// Writes waiting for the next group commit (see `pool.rs`).
+    writes: Mutex<pool::WriteQueue>,
+    /// Idle read connections; none for an in-memory database.
+    readers: Mutex<Vec<rusqlite::Connection>>,
+    /// The database file, to open read connections on.
+    path: Option<PathBuf>,
 }
 
 fn db_error(error: rusqlite::Error) -> StoreError {
@@ -216,13 +212,13 @@ impl SqliteStore {
             })?;
         }
         let db = rusqlite::Connection::open(path).map_err(db_error)?;
-        Self::init(db, cipher)
+        Self::init(db, cipher, Some(path.to_path_buf()))
     }
 
     /// An in-memory database, for tests.
     pub fn in_memory() -> Result<Self, StoreError> {
         let db = rusqlite::Connection::open_in_memory().map_err(db_error)?;
-        Self::init(db, Arc::new(PlaintextCipher))
+        Self::init(db, Arc::new(PlaintextCipher), None)
     }
 
     /// Bounds the asynchronous run results kept (default: [`RunLimits::default`]).
@@ -246,6 +242,7 @@ impl SqliteStore {
     fn init(
         mut db: rusqlite::Connection,
         cipher: Arc<dyn CredentialCipher>,
+        path: Option<PathBuf>,
     ) -> Result<Self, StoreError> {
         // WAL lets readers proceed while a writer commits; the busy timeout covers two
         // processes (a CLI and a server) sharing one file.
@@ -253,6 +250,12 @@ impl SqliteStore {
             .map_err(db_error)?;
         db.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_error)?;
+        if path.is_some() {
+            // Checkpoints run beside the writer (see `pool.rs`); the writer still
+            // checkpoints itself if the WAL ever grows past this many pages (~40 MiB).
+            db.pragma_update(None, "wal_autocheckpoint", pool::WRITER_CHECKPOINT_PAGES)
+                .map_err(db_error)?;
+        }
         let applied: usize = db
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .map_err(db_error)?;
@@ -269,13 +272,17 @@ impl SqliteStore {
                 .map_err(db_error)?;
             tx.commit().map_err(db_error)?;
         }
+        let db = Arc::new(Db {
+            db: Mutex::new(db),
+            cipher,
+            writes: Mutex::default(),
+            readers: Mutex::default(),
+            path,
+        });
+        pool::start_checkpointer(&db);
         Ok(SqliteStore {
-            db: Arc::new(Db {
-                db: Mutex::new(db),
-                cipher,
-            }),
+            db,
             runs: RunLimits::default(),
-            accepts: Arc::new(Mutex::new(Vec::new())),
         })
     }
 }
@@ -443,7 +450,7 @@ impl Db {
         provider_config_key: &str,
         connection_id: &str,
     ) -> Result<Option<Connection>, StoreError> {
-        let db = self.db();
+        let db = self.reader();
         let mut statement = db
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM connections WHERE provider_config_key = ?1 AND connection_id = ?2"
@@ -494,7 +501,7 @@ impl Db {
             config_values.push(format!("$.\"{key}\""));
             config_values.push(value.clone());
         }
-        let db = self.db();
+        let db = self.reader();
         let mut statement = db
             .prepare_cached(&format!(
                 "SELECT {columns} FROM connections
@@ -624,79 +631,44 @@ impl Db {
         Ok(changed > 0)
     }
 
-    /// Accepts every event queued in `accepts` in one transaction: one commit (one
-    /// fsync of the WAL) for all the webhooks that arrived while the previous commit was
-    /// under way. Each event is still all-or-nothing with its forwards, and each caller
-    /// gets its own answer; an error fails the whole batch, and every caller in it.
-    fn accept_queued_events(&self, accepts: &AcceptQueue) {
-        let mut db = self.db();
-        let batch = std::mem::take(
-            &mut *accepts
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner()),
-        );
-        if batch.is_empty() {
-            return;
-        }
+    /// Records `event` unless its id was seen within `window`, with `forwards` written
+    /// to the outbox when it is new; whether it was new. Run inside a group commit.
+    fn accept_event(
+        db: &rusqlite::Connection,
+        event: &ReceivedEvent,
+        forwards: &[NewDelivery],
+        window: std::time::Duration,
+    ) -> Result<bool, StoreError> {
         let now = now_millis();
-        let applied = (|| -> Result<Vec<bool>, StoreError> {
-            let tx = db.transaction().map_err(db_error)?;
-            let oldest_window = batch
-                .iter()
-                .map(|accept| accept.window)
-                .max()
-                .unwrap_or_default();
-            tx.execute(
-                "DELETE FROM webhook_events WHERE received_at <= ?1",
-                params![now.saturating_sub(millis(oldest_window))],
-            )
+        db.prepare_cached("DELETE FROM webhook_events WHERE received_at <= ?1")
+            .and_then(|mut statement| {
+                statement.execute(params![now.saturating_sub(millis(window))])
+            })
             .map_err(db_error)?;
-            let mut fresh = Vec::with_capacity(batch.len());
-            for accept in &batch {
-                let event = &accept.event;
-                let inserted = tx
-                    .execute(
-                        "INSERT INTO webhook_events
-                             (provider_config_key, event_id, event_type, account_id, routed,
-                              received_at)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                         ON CONFLICT (provider_config_key, event_id) DO NOTHING",
-                        params![
-                            event.provider_config_key,
-                            event.event_id,
-                            event.event_type,
-                            event.account_id,
-                            i64::try_from(event.routed).unwrap_or(i64::MAX),
-                            now
-                        ],
-                    )
-                    .map_err(db_error)?;
-                if inserted > 0 {
-                    for delivery in &accept.forwards {
-                        insert_delivery(&tx, delivery, now)?;
-                    }
-                }
-                fresh.push(inserted > 0);
-            }
-            tx.commit().map_err(db_error)?;
-            Ok(fresh)
-        })();
-        match applied {
-            Ok(fresh) => {
-                for (accept, fresh) in batch.into_iter().zip(fresh) {
-                    let _ = accept.done.send(Ok(fresh));
-                }
-            }
-            Err(error) => {
-                let message = match error {
-                    StoreError::Database(message) | StoreError::Invalid(message) => message,
-                    other => other.to_string(),
-                };
-                for accept in batch {
-                    let _ = accept.done.send(Err(StoreError::Database(message.clone())));
-                }
+        let inserted = db
+            .prepare_cached(
+                "INSERT INTO webhook_events
+                     (provider_config_key, event_id, event_type, account_id, routed, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (provider_config_key, event_id) DO NOTHING",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    event.provider_config_key,
+                    event.event_id,
+                    event.event_type,
+                    event.account_id,
+                    i64::try_from(event.routed).unwrap_or(i64::MAX),
+                    now
+                ])
+            })
+            .map_err(db_error)?;
+        if inserted > 0 {
+            for delivery in forwards {
+                insert_delivery(db, delivery, now)?;
             }
         }
+        Ok(inserted > 0)
     }
 
     fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError> {
@@ -1000,15 +972,15 @@ impl Db {
         Ok(db.last_insert_rowid())
     }
 
+    /// Claims up to `limit` due outbox rows of `work` for `lease`; run inside a group
+    /// commit (a claim is a write, and the workers claim while webhooks pour in).
     fn claim_due_deliveries(
-        &self,
+        tx: &rusqlite::Connection,
         work: OutboxWork,
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError> {
         let now = now_millis();
-        let mut db = self.db();
-        let tx = db.transaction().map_err(db_error)?;
         let claimed = {
             let mut statement = tx
                 .prepare_cached(&format!(
@@ -1034,20 +1006,25 @@ impl Db {
             claimed
         };
         let until = now.saturating_add(millis(lease));
-        for delivery in &claimed {
-            tx.execute(
-                "UPDATE outbox SET claimed_until = ?2 WHERE id = ?1",
-                params![delivery.id, until],
-            )
+        let mut claim = tx
+            .prepare_cached("UPDATE outbox SET claimed_until = ?2 WHERE id = ?1")
             .map_err(db_error)?;
+        for delivery in &claimed {
+            claim
+                .execute(params![delivery.id, until])
+                .map_err(db_error)?;
         }
-        tx.commit().map_err(db_error)?;
         Ok(claimed)
     }
 
-    fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+    /// Records a delivery attempt; run inside a group commit (the outbox workers finish
+    /// many deliveries at once).
+    fn record_attempt(
+        db: &rusqlite::Connection,
+        id: i64,
+        outcome: &AttemptOutcome,
+    ) -> Result<(), StoreError> {
         let now = now_millis();
-        let db = self.db();
         match outcome {
             AttemptOutcome::Delivered => db.execute(
                 "UPDATE outbox SET status = 'delivered', attempts = attempts + 1,
@@ -1134,13 +1111,15 @@ impl OutboxStore for SqliteStore {
         limit: usize,
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError> {
-        self.blocking(move |db| db.claim_due_deliveries(work, limit, lease))
+        self.db
+            .write_grouped(move |db| Db::claim_due_deliveries(db, work, limit, lease))
             .await
     }
 
     async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError> {
         let outcome = outcome.clone();
-        self.blocking(move |db| db.record_attempt(id, &outcome))
+        self.db
+            .write_grouped(move |db| Db::record_attempt(db, id, &outcome))
             .await
     }
 
@@ -1233,28 +1212,12 @@ impl WebhookEventStore for SqliteStore {
         forwards: &[NewDelivery],
         window: std::time::Duration,
     ) -> Result<bool, StoreError> {
-        // Group commit: queue the event, then take the database and commit everything
-        // queued by then. Under a burst, the events that arrive while one commit waits
+        // Group commit: under a burst, the events that arrive while one commit waits
         // for the disk are all committed by the next, instead of one commit each.
-        let (done, answer) = tokio::sync::oneshot::channel();
-        self.accepts
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .push(QueuedAccept {
-                event: event.clone(),
-                forwards: forwards.to_vec(),
-                window,
-                done,
-            });
-        let accepts = self.accepts.clone();
-        self.blocking(move |db| {
-            db.accept_queued_events(&accepts);
-            Ok(())
-        })
-        .await?;
-        answer.await.map_err(|_| {
-            StoreError::Database("an accepted event's batch ended without an answer".into())
-        })?
+        let (event, forwards) = (event.clone(), forwards.to_vec());
+        self.db
+            .write_grouped(move |db| Db::accept_event(db, &event, &forwards, window))
+            .await
     }
 }
 
@@ -1967,6 +1930,101 @@ mod outbox_tests {
         bodies.sort();
         bodies.dedup();
         assert_eq!(bodies.len(), 100, "every event's own forward");
+    }
+
+    /// Writes that share a group commit are still each all-or-nothing: one that fails
+    /// rolls back alone, the others in its transaction are committed and acknowledged.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn a_failing_write_in_a_group_commit_rolls_back_alone() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("terapi.db")).expect("store");
+        let writes: Vec<_> = (0..200)
+            .map(|index: i64| {
+                let db = store.db.clone();
+                tokio::spawn(async move {
+                    db.write_grouped(move |db| {
+                        db.execute(
+                            "INSERT INTO webhook_events (provider_config_key, event_id, event_type,
+                                 routed, received_at)
+                             VALUES ('k', ?1, 't', 0, ?2)",
+                            params![format!("evt_{index}"), now_millis()],
+                        )
+                        .map_err(db_error)?;
+                        if index % 2 == 1 {
+                            return Err(StoreError::Invalid(format!("write {index} refused")));
+                        }
+                        Ok(index)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for (index, write) in (0..).zip(writes) {
+            match write.await.expect("task") {
+                Ok(answered) => {
+                    assert_eq!(index % 2, 0);
+                    assert_eq!(answered, index);
+                }
+                Err(StoreError::Invalid(message)) => {
+                    assert_eq!(index % 2, 1);
+                    assert_eq!(message, format!("write {index} refused"));
+                }
+                Err(other) => panic!("write {index}: {other}"),
+            }
+        }
+        let reader = store.db.reader();
+        assert!(
+            matches!(reader, pool::Reader::Pooled(..)),
+            "a file has readers"
+        );
+        let stored: Vec<String> = reader
+            .prepare(
+                "SELECT event_id FROM webhook_events ORDER BY CAST(substr(event_id, 5) AS INTEGER)",
+            )
+            .and_then(|mut statement| {
+                statement
+                    .query_map([], |row| row.get(0))?
+                    .collect::<Result<_, _>>()
+            })
+            .expect("read");
+        let expected: Vec<String> = (0..200)
+            .step_by(2)
+            .map(|index| format!("evt_{index}"))
+            .collect();
+        assert_eq!(
+            stored, expected,
+            "only the writes that succeeded, all of them"
+        );
+    }
+
+    /// A read connection sees every write acknowledged before it, at once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn reads_see_each_acknowledged_write() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = SqliteStore::open(&dir.path().join("terapi.db")).expect("store");
+        for index in 0..50 {
+            let mut connection = NewConnection::new(
+                "checkr-partner",
+                format!("c{index}"),
+                "checkr-partner",
+                Credentials::None,
+            );
+            connection.connection_config =
+                serde_json::json!({ "checkr_account_id": format!("acct-{}", index % 5) });
+            ConnectionStore::upsert(&store, &connection)
+                .await
+                .expect("upsert");
+            let routed = store
+                .connection_ids(&ConnectionFilter::by_config(
+                    "checkr-partner",
+                    "checkr_account_id",
+                    format!("acct-{}", index % 5),
+                ))
+                .await
+                .expect("ids");
+            assert_eq!(routed.last(), Some(&format!("c{index}")), "{routed:?}");
+            assert_eq!(routed.len(), index / 5 + 1);
+        }
     }
 
     #[tokio::test]

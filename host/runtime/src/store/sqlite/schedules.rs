@@ -103,7 +103,7 @@ impl Db {
         provider_config_key: &str,
         connection_id: Option<&str>,
     ) -> Result<Vec<SyncSchedule>, StoreError> {
-        let db = self.db();
+        let db = self.reader();
         let mut statement = db
             .prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM sync_schedules
