@@ -22,10 +22,10 @@ use super::webhooks::{CLAIM_LEASE, SyncType, backoff, retry_or_fail};
 use super::{Service, ServiceError};
 use crate::runtime::{SyncError, SyncOutcome};
 use crate::store::{
-    AttemptOutcome, Delivery, HANDLER_KIND, NewDelivery, OutboxWork, ScheduleState, SyncScope,
+    AttemptOutcome, Delivery, HANDLER_KIND, NewDelivery, OutboxWork, RoutedConnection, SyncScope,
 };
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 /// Handler jobs run at once per pass. Each is a sandboxed guest that usually makes one
@@ -43,51 +43,39 @@ struct HandlerJob {
     event: Value,
 }
 
+/// The handler jobs an accepted event calls for: one per routed connection and per sync
+/// of it that subscribes to the event's type and is not paused for it.
+pub(crate) fn handler_jobs(
+    key: &str,
+    routed: &[RoutedConnection],
+    event: &Value,
+) -> Vec<NewDelivery> {
+    let mut jobs = Vec::new();
+    for connection in routed {
+        for sync in &connection.handler_syncs {
+            let job = HandlerJob {
+                sync: sync.clone(),
+                event: event.clone(),
+            };
+            jobs.push(NewDelivery {
+                kind: HANDLER_KIND.into(),
+                provider_config_key: Some(key.to_string()),
+                connection_id: Some(connection.connection_id.clone()),
+                body: json!(job).to_string(),
+            });
+        }
+    }
+    jobs
+}
+
 impl Service {
-    /// The handler jobs an accepted event calls for: one per routed connection and per
-    /// sync of it that subscribes to `event_type` and is not paused for it.
-    pub(crate) async fn handler_jobs(
-        &self,
-        key: &str,
-        connections: &[String],
-        event_type: &str,
-        event: &Value,
-    ) -> Result<Vec<NewDelivery>, ServiceError> {
-        let Some(runtime) = self.runtime.as_ref() else {
-            return Ok(Vec::new());
-        };
-        let subscribed = runtime.webhook_syncs(key, event_type);
-        if subscribed.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut jobs = Vec::new();
-        for connection_id in connections {
-            let schedules = self
-                .stores
-                .schedules
-                .schedules(key, Some(connection_id))
-                .await?;
-            for sync in &subscribed {
-                let active = schedules.iter().any(|schedule| {
-                    &schedule.scope.sync == sync && schedule.state != ScheduleState::Paused
-                });
-                if !active {
-                    continue;
-                }
-                let body = serde_json::to_string(&HandlerJob {
-                    sync: sync.clone(),
-                    event: event.clone(),
-                })
-                .map_err(|error| ServiceError::internal(error.to_string()))?;
-                jobs.push(NewDelivery {
-                    kind: HANDLER_KIND.into(),
-                    provider_config_key: Some(key.to_string()),
-                    connection_id: Some(connection_id.clone()),
-                    body,
-                });
-            }
-        }
-        Ok(jobs)
+    /// The syncs whose webhook handlers subscribe to `event_type` (none without a
+    /// runtime): the store tells which of them are active for each routed connection.
+    pub(crate) fn subscribed_handlers(&self, key: &str, event_type: &str) -> Vec<String> {
+        self.runtime
+            .as_ref()
+            .map(|runtime| runtime.webhook_syncs(key, event_type))
+            .unwrap_or_default()
     }
 
     /// Runs the webhook handler jobs that are due now, once; returns how many ran.

@@ -17,10 +17,14 @@
 //! `token.deauthorized`) is matched by its token against the connections' tokens —
 //! digests compared in constant time, the token never logged — and marks them revoked.
 
+use super::handlers::handler_jobs;
 use super::{ErrorKind, Service, ServiceError};
 use crate::oauth::env_suffix;
 use crate::providers::ProviderWebhooks;
-use crate::store::{ConnectionFilter, Credentials, NewDelivery, ReceivedEvent, ScheduleState};
+use crate::store::{
+    ConnectionFilter, Credentials, EventAcceptance, EventRoute, EventRouting, NewDelivery,
+    OutboxWrites, ReceivedEvent, RoutedConnection, ScheduleState,
+};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -228,13 +232,30 @@ impl Service {
             event_type,
             account_id,
         } = parse_event(body, &definition)?;
-        let (connections, revoked) = self
-            .route(key, &definition, &event, &event_type, account_id.as_deref())
-            .await?;
+        let is_revocation = definition.revocation_event.as_deref() == Some(event_type.as_str());
+        // A revocation is matched by token (credentials decrypted, connections marked
+        // revoked) before it is recorded; any other event is routed by account inside
+        // the transaction that records it.
+        let (route, revoked) = if is_revocation {
+            let revoked = self.revoke(key, &definition, &event).await?;
+            let count = revoked.len();
+            (EventRoute::Connections(revoked), count)
+        } else {
+            match &account_id {
+                Some(account) => (
+                    EventRoute::ByConfig {
+                        name: definition.connection_config_key.clone(),
+                        value: account.clone(),
+                    },
+                    0,
+                ),
+                None => (EventRoute::Nowhere, 0),
+            }
+        };
         // A revocation event carries the customer's (now revoked) token: it is not
         // forwarded, nor written to the outbox in clear.
         let mut event = event;
-        if definition.revocation_event.as_deref() == Some(event_type.as_str())
+        if is_revocation
             && let Some(token) = definition
                 .revoked_token_pointer
                 .as_deref()
@@ -242,127 +263,128 @@ impl Service {
         {
             *token = Value::String("[redacted]".into());
         }
-        let forward = |connection_id: Option<&str>| NewDelivery {
-            kind: "forward".into(),
-            provider_config_key: Some(key.to_string()),
-            connection_id: connection_id.map(str::to_string),
-            body: json!({
-                "from": outbound.provider_name,
-                "type": "forward",
-                "connectionId": connection_id,
-                "providerConfigKey": key,
-                "payload": event,
-            })
-            .to_string(),
+        let routing = EventRouting {
+            route,
+            // A revoked connection's handlers would fail with `connection_revoked`.
+            handler_syncs: if is_revocation {
+                Vec::new()
+            } else {
+                self.subscribed_handlers(key, &event_type)
+            },
         };
-        let mut outbox: Vec<NewDelivery> = if self.webhook_settings()?.is_none() {
-            Vec::new()
-        } else if connections.is_empty() {
-            vec![forward(None)]
-        } else {
-            connections.iter().map(|id| forward(Some(id))).collect()
-        };
-        let jobs = if revoked == 0 {
-            self.handler_jobs(key, &connections, &event_type, &event)
-                .await?
-        } else {
-            Vec::new()
-        };
-        let handled = jobs.len();
-        outbox.extend(jobs);
+        let forwarding = self.webhook_settings()?.is_some();
+        let (provider, integration) = (outbound.provider_name.clone(), key.to_string());
+        let outbox: OutboxWrites = Box::new(move |routed: &[RoutedConnection]| {
+            let forward = |connection_id: Option<&str>| NewDelivery {
+                kind: "forward".into(),
+                provider_config_key: Some(integration.clone()),
+                connection_id: connection_id.map(str::to_string),
+                body: json!({
+                    "from": provider,
+                    "type": "forward",
+                    "connectionId": connection_id,
+                    "providerConfigKey": integration,
+                    "payload": event,
+                })
+                .to_string(),
+            };
+            let mut writes: Vec<NewDelivery> = if !forwarding {
+                Vec::new()
+            } else if routed.is_empty() {
+                vec![forward(None)]
+            } else {
+                routed
+                    .iter()
+                    .map(|connection| forward(Some(&connection.connection_id)))
+                    .collect()
+            };
+            writes.extend(handler_jobs(&integration, routed, &event));
+            writes
+        });
         let received = ReceivedEvent {
             provider_config_key: key.to_string(),
             event_id: event_id.clone(),
             event_type: event_type.clone(),
             account_id,
-            routed: connections.len(),
         };
         let window = std::time::Duration::from_secs(self.config.server.webhook_dedupe_window_secs);
-        let fresh = self
+        let acceptance = self
             .stores
             .webhook_events
-            .accept_event(&received, &outbox, window)
+            .accept_event(&received, &routing, outbox, window)
             .await?;
-        if !fresh {
+        let EventAcceptance::Accepted(routed) = acceptance else {
             tracing::info!(integration = %key, event = %event_id, "duplicate webhook acknowledged, not processed again");
             return Ok(Receipt::Duplicate { event_id });
-        }
-        if outbox.len() > handled {
+        };
+        let handled: usize = routed
+            .iter()
+            .map(|connection| connection.handler_syncs.len())
+            .sum();
+        if forwarding {
             self.webhook_written.notify_one();
         }
         if handled > 0 {
             self.handlers_written.notify_one();
         }
-        tracing::info!(integration = %key, event = %event_id, r#type = %event_type, routed = connections.len(), revoked, handlers = handled, "webhook accepted");
+        tracing::info!(integration = %key, event = %event_id, r#type = %event_type, routed = routed.len(), revoked, handlers = handled, "webhook accepted");
         Ok(Receipt::Accepted {
             event_id,
-            routed: connections.len(),
+            routed: routed.len(),
             revoked,
         })
     }
 
-    /// The connections an event is about, and how many of them it revoked.
-    async fn route(
+    /// The connections a revocation event's token belongs to, now marked revoked and
+    /// their syncs paused.
+    async fn revoke(
         &self,
         key: &str,
         definition: &ProviderWebhooks,
         event: &Value,
-        event_type: &str,
-        account_id: Option<&str>,
-    ) -> Result<(Vec<String>, usize), ServiceError> {
+    ) -> Result<Vec<String>, ServiceError> {
         let store = self.connections();
-        if definition.revocation_event.as_deref() == Some(event_type) {
-            let presented = definition
-                .revoked_token_pointer
-                .as_deref()
-                .and_then(|pointer| event.pointer(pointer))
-                .and_then(Value::as_str);
-            let Some(presented) = presented else {
-                tracing::warn!(integration = %key, "revocation event without a token; not routed");
-                return Ok((Vec::new(), 0));
-            };
-            let presented = Sha256::digest(presented.as_bytes());
-            let filter = ConnectionFilter::for_integration(key);
-            let mut revoked = Vec::new();
-            for connection in store.list(&filter).await? {
-                let matches = token(&connection.credentials).is_some_and(|token| {
-                    bool::from(Sha256::digest(token.as_bytes()).ct_eq(&presented))
-                });
-                if matches {
-                    store.mark_revoked(key, &connection.connection_id).await?;
-                    // Its syncs stop running by themselves (a trigger would fail with
-                    // `connection_revoked` anyway); `/sync/start` resumes them once the
-                    // customer connects again.
-                    for schedule in self
-                        .stores
-                        .schedules
-                        .schedules(key, Some(&connection.connection_id))
-                        .await?
-                    {
-                        self.stores
-                            .schedules
-                            .set_schedule_state(
-                                &schedule.scope,
-                                ScheduleState::Paused,
-                                time::OffsetDateTime::now_utc(),
-                            )
-                            .await?;
-                    }
-                    tracing::warn!(integration = %key, connection = %connection.connection_id, "connection revoked by the provider; its syncs are paused");
-                    revoked.push(connection.connection_id);
-                }
-            }
-            let count = revoked.len();
-            return Ok((revoked, count));
-        }
-        let Some(account_id) = account_id else {
-            return Ok((Vec::new(), 0));
+        let presented = definition
+            .revoked_token_pointer
+            .as_deref()
+            .and_then(|pointer| event.pointer(pointer))
+            .and_then(Value::as_str);
+        let Some(presented) = presented else {
+            tracing::warn!(integration = %key, "revocation event without a token; not routed");
+            return Ok(Vec::new());
         };
-        let filter =
-            ConnectionFilter::by_config(key, &definition.connection_config_key, account_id);
-        // Ids only: routing needs no credentials decrypted.
-        let connections = store.connection_ids(&filter).await?;
-        Ok((connections, 0))
+        let presented = Sha256::digest(presented.as_bytes());
+        let filter = ConnectionFilter::for_integration(key);
+        let mut revoked = Vec::new();
+        for connection in store.list(&filter).await? {
+            let matches = token(&connection.credentials).is_some_and(|token| {
+                bool::from(Sha256::digest(token.as_bytes()).ct_eq(&presented))
+            });
+            if matches {
+                store.mark_revoked(key, &connection.connection_id).await?;
+                // Its syncs stop running by themselves (a trigger would fail with
+                // `connection_revoked` anyway); `/sync/start` resumes them once the
+                // customer connects again.
+                for schedule in self
+                    .stores
+                    .schedules
+                    .schedules(key, Some(&connection.connection_id))
+                    .await?
+                {
+                    self.stores
+                        .schedules
+                        .set_schedule_state(
+                            &schedule.scope,
+                            ScheduleState::Paused,
+                            time::OffsetDateTime::now_utc(),
+                        )
+                        .await?;
+                }
+                tracing::warn!(integration = %key, connection = %connection.connection_id, "connection revoked by the provider; its syncs are paused");
+                revoked.push(connection.connection_id);
+            }
+        }
+        Ok(revoked)
     }
 }
 

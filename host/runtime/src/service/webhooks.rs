@@ -142,17 +142,37 @@ impl Deliverer {
         let mut attempts = tokio::task::JoinSet::new();
         for delivery in due {
             let deliverer = self.clone();
-            attempts.spawn(async move { deliverer.attempt(delivery).await });
+            attempts.spawn(async move {
+                let id = delivery.id;
+                (id, deliverer.attempt(delivery).await)
+            });
         }
+        // Outcomes are recorded as attempts finish, those that finished together in one
+        // write (under a burst, one per delivery was half the store's writes).
+        let mut finished = Vec::new();
         while let Some(done) = attempts.join_next().await {
-            if let Err(error) = done {
-                tracing::error!(%error, "a webhook delivery task failed");
+            finished.push(done);
+            while let Some(done) = attempts.try_join_next() {
+                finished.push(done);
+            }
+            let outcomes: Vec<(i64, AttemptOutcome)> = finished
+                .drain(..)
+                .filter_map(|done| {
+                    done.map_err(|error| tracing::error!(%error, "a webhook delivery task failed"))
+                        .ok()
+                })
+                .collect();
+            if let Err(error) = self.outbox.record_attempts(&outcomes).await {
+                // Their claims lapse and they are sent again (receivers de-duplicate by
+                // `X-Terapi-Delivery-Id`).
+                tracing::error!(%error, deliveries = outcomes.len(), "cannot record webhook deliveries");
             }
         }
         Ok(count)
     }
 
-    async fn attempt(&self, delivery: Delivery) -> Result<(), ServiceError> {
+    /// Sends one delivery; what came of it (logged, not yet recorded).
+    async fn attempt(&self, delivery: Delivery) -> AttemptOutcome {
         let signature = sign(
             self.settings.signing_key.as_bytes(),
             delivery.body.as_bytes(),
@@ -213,8 +233,7 @@ impl Deliverer {
                 tracing::warn!(delivery = delivery.id, kind = %delivery.kind, %error, "webhook delivery failed for good; replay it once the receiver is fixed");
             }
         }
-        self.outbox.record_attempt(delivery.id, &outcome).await?;
-        Ok(())
+        outcome
     }
 }
 

@@ -391,24 +391,78 @@ pub struct ReceivedEvent {
     pub event_type: String,
     /// The account it names, if any.
     pub account_id: Option<String>,
-    /// How many connections it was routed to.
-    pub routed: usize,
+}
+
+/// Which connections of the event's integration an event is about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventRoute {
+    /// None (the event names no account).
+    Nowhere,
+    /// These, found by the caller (a revocation event, matched by token).
+    Connections(Vec<String>),
+    /// Those whose `connection_config.<name>` is the JSON string `value` (Checkr:
+    /// `checkr_account_id` = the event's `account_id`), oldest first.
+    ByConfig {
+        /// The `connection_config` key.
+        name: String,
+        /// The string it must hold.
+        value: String,
+    },
+}
+
+/// How [`WebhookEventStore::accept_event`] routes an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRouting {
+    /// The connections it is about.
+    pub route: EventRoute,
+    /// The syncs whose webhook handlers subscribe to the event's type: each routed
+    /// connection is told which of them are scheduled for it and not paused.
+    pub handler_syncs: Vec<String>,
+}
+
+/// A connection an accepted event was routed to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutedConnection {
+    /// The connection.
+    pub connection_id: String,
+    /// Those of [`EventRouting::handler_syncs`] that have a schedule for this connection
+    /// that is not paused.
+    pub handler_syncs: Vec<String>,
+}
+
+/// What an accepted event writes to the outbox, given where it was routed. Called at
+/// most once, inside the transaction that records the event; it must not block.
+pub type OutboxWrites = Box<dyn FnOnce(&[RoutedConnection]) -> Vec<NewDelivery> + Send>;
+
+/// What became of an event offered to [`WebhookEventStore::accept_event`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventAcceptance {
+    /// New: recorded, routed to these connections, its outbox rows written.
+    Accepted(Vec<RoutedConnection>),
+    /// Seen within the window: nothing written.
+    Duplicate,
 }
 
 /// Provider webhooks received: remembered for a window so that a retried delivery is
 /// processed once.
 #[async_trait]
 pub trait WebhookEventStore: Send + Sync + 'static {
-    /// Records `event` and writes `forwards` to the outbox, in one transaction — unless
-    /// an event with the same integration and id was recorded within `window`, in which
-    /// case nothing is written and `false` is returned. Events older than `window` are
+    /// In one transaction: unless an event with the same integration and id was
+    /// recorded within `window` ([`EventAcceptance::Duplicate`]: nothing is written),
+    /// routes `event` as `routing` says, records it, and writes to the outbox what
+    /// `outbox` makes of the routed connections. Events older than `window` are
     /// forgotten.
+    ///
+    /// Routing inside the transaction costs the caller one round trip to the store per
+    /// event instead of three (route, check the handlers' schedules, commit), and the
+    /// routing is that of the moment the event is recorded.
     async fn accept_event(
         &self,
         event: &ReceivedEvent,
-        forwards: &[NewDelivery],
+        routing: &EventRouting,
+        outbox: OutboxWrites,
         window: std::time::Duration,
-    ) -> Result<bool, StoreError>;
+    ) -> Result<EventAcceptance, StoreError>;
 }
 
 /// Pending OAuth authorizations.
@@ -474,7 +528,12 @@ pub trait OutboxStore: Send + Sync + 'static {
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError>;
     /// Records an attempt's outcome (and ends the claim).
-    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError>;
+    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError> {
+        self.record_attempts(&[(id, outcome.clone())]).await
+    }
+    /// Records several attempts' outcomes (and ends their claims) in one transaction:
+    /// the delivery worker records what finished together at once.
+    async fn record_attempts(&self, outcomes: &[(i64, AttemptOutcome)]) -> Result<(), StoreError>;
     /// Deliveries, newest first.
     async fn list_deliveries(&self, filter: &DeliveryFilter) -> Result<Vec<Delivery>, StoreError>;
     /// One delivery.

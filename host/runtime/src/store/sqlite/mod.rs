@@ -17,8 +17,11 @@ use super::{
     RecordScope, RecordStore, RunLimits, RunState, RunStore, ScheduleStore, StartRunError,
     StoreError, SyncScope, WriteCounts,
 };
+use super::{
+    EventAcceptance, EventRoute, EventRouting, OutboxWrites, ReceivedEvent, RoutedConnection,
+    WebhookEventStore,
+};
 use super::{FinishedRun, ScheduleState, SyncSchedule};
-use super::{ReceivedEvent, WebhookEventStore};
 use crate::runtime::TriggerError;
 use async_trait::async_trait;
 use rusqlite::{Row, params};
@@ -150,6 +153,36 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (provider_config_key, connection_id, sync)
     );
     CREATE INDEX sync_schedules_due ON sync_schedules (next_run_at);",
+    // 8: an index of the connections' `connection_config` strings, kept by triggers,
+    // so routing a webhook by account (`checkr_account_id` = the event's `account_id`)
+    // is a lookup, not a scan that parses every connection's JSON per event.
+    "CREATE TABLE connection_config_values (
+        name TEXT NOT NULL,
+        value TEXT NOT NULL,
+        provider_config_key TEXT NOT NULL,
+        connection_row INTEGER NOT NULL,
+        PRIMARY KEY (name, value, provider_config_key, connection_row)
+    ) WITHOUT ROWID;
+    CREATE INDEX connection_config_values_row ON connection_config_values (connection_row);
+    INSERT INTO connection_config_values
+        SELECT config.key, config.value, connections.provider_config_key, connections.id
+        FROM connections, json_each(connections.connection_config) AS config
+        WHERE config.type = 'text';
+    CREATE TRIGGER connection_config_values_insert AFTER INSERT ON connections BEGIN
+        INSERT INTO connection_config_values
+            SELECT config.key, config.value, NEW.provider_config_key, NEW.id
+            FROM json_each(NEW.connection_config) AS config WHERE config.type = 'text';
+    END;
+    CREATE TRIGGER connection_config_values_update
+    AFTER UPDATE OF connection_config, provider_config_key ON connections BEGIN
+        DELETE FROM connection_config_values WHERE connection_row = OLD.id;
+        INSERT INTO connection_config_values
+            SELECT config.key, config.value, NEW.provider_config_key, NEW.id
+            FROM json_each(NEW.connection_config) AS config WHERE config.type = 'text';
+    END;
+    CREATE TRIGGER connection_config_values_delete AFTER DELETE ON connections BEGIN
+        DELETE FROM connection_config_values WHERE connection_row = OLD.id;
+    END;",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -250,6 +283,7 @@ impl SqliteStore {
             .map_err(db_error)?;
         db.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(db_error)?;
+        db.set_prepared_statement_cache_capacity(pool::STATEMENT_CACHE);
         if path.is_some() {
             // Checkpoints run beside the writer (see `pool.rs`); the writer still
             // checkpoints itself if the WAL ever grows past this many pages (~40 MiB).
@@ -482,50 +516,49 @@ impl Db {
         columns: &str,
         read: impl Fn(&Db, &Row<'_>) -> Result<T, StoreError>,
     ) -> Result<Vec<T>, StoreError> {
-        // `connection_config.<key> = value` conditions: a JSON path per key (quoted, so
-        // any key but one containing a double quote is addressed literally).
-        let mut config_conditions = String::new();
-        let mut config_values: Vec<String> = Vec::new();
-        for (key, value) in &filter.config_equals {
-            if key.contains('"') || key.contains('\\') {
-                return Err(StoreError::Invalid(format!(
-                    "connection_config key `{key}` must not contain `\"` or `\\`"
-                )));
-            }
-            let path = 5 + config_values.len();
-            config_conditions.push_str(&format!(
-                " AND json_type(connection_config, ?{path}) = 'text'
-                  AND json_extract(connection_config, ?{path}) = ?{}",
-                path + 1
-            ));
-            config_values.push(format!("$.\"{key}\""));
-            config_values.push(value.clone());
+        // Only the conditions the filter sets, so SQLite can use the indexes (a
+        // `?1 IS NULL OR provider_config_key = ?1` condition scans every row).
+        let mut conditions = Vec::new();
+        let mut bound: Vec<&dyn rusqlite::ToSql> = Vec::new();
+        if let Some(key) = &filter.provider_config_key {
+            bound.push(key);
+            conditions.push(format!("provider_config_key = ?{}", bound.len()));
         }
-        let db = self.reader();
-        let mut statement = db
-            .prepare_cached(&format!(
-                "SELECT {columns} FROM connections
-                 WHERE (?1 IS NULL OR provider_config_key = ?1)
-                   AND (?2 IS NULL OR connection_id = ?2){config_conditions}
-                 ORDER BY id
-                 LIMIT ?3 OFFSET ?4"
-            ))
-            .map_err(db_error)?;
+        if let Some(id) = &filter.connection_id {
+            bound.push(id);
+            conditions.push(format!("connection_id = ?{}", bound.len()));
+        }
+        // `connection_config.<name> = value`: a lookup in the index migration 8 keeps.
+        for (name, value) in &filter.config_equals {
+            bound.push(name);
+            bound.push(value);
+            conditions.push(format!(
+                "id IN (SELECT connection_row FROM connection_config_values
+                        WHERE name = ?{} AND value = ?{})",
+                bound.len() - 1,
+                bound.len()
+            ));
+        }
         let limit = filter
             .limit
             .map_or(-1, |limit| i64::try_from(limit).unwrap_or(i64::MAX));
         let offset = i64::try_from(filter.offset).unwrap_or(i64::MAX);
-        let mut bound: Vec<&dyn rusqlite::ToSql> = vec![
-            &filter.provider_config_key,
-            &filter.connection_id,
-            &limit,
-            &offset,
-        ];
-        bound.extend(
-            config_values
-                .iter()
-                .map(|value| value as &dyn rusqlite::ToSql),
-        );
+        bound.push(&limit);
+        bound.push(&offset);
+        let conditions = if conditions.is_empty() {
+            String::new()
+        } else {
+            format!("WHERE {}", conditions.join(" AND "))
+        };
+        let db = self.reader();
+        let mut statement = db
+            .prepare_cached(&format!(
+                "SELECT {columns} FROM connections {conditions}
+                 ORDER BY id LIMIT ?{} OFFSET ?{}",
+                bound.len() - 1,
+                bound.len()
+            ))
+            .map_err(db_error)?;
         let mut rows = statement.query(bound.as_slice()).map_err(db_error)?;
         let mut found = Vec::new();
         while let Some(row) = rows.next().map_err(db_error)? {
@@ -631,44 +664,88 @@ impl Db {
         Ok(changed > 0)
     }
 
-    /// Records `event` unless its id was seen within `window`, with `forwards` written
-    /// to the outbox when it is new; whether it was new. Run inside a group commit.
+    /// [`WebhookEventStore::accept_event`]'s transaction. Run inside a group commit.
     fn accept_event(
         db: &rusqlite::Connection,
         event: &ReceivedEvent,
-        forwards: &[NewDelivery],
+        routing: &EventRouting,
+        outbox: OutboxWrites,
         window: std::time::Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<EventAcceptance, StoreError> {
         let now = now_millis();
         db.prepare_cached("DELETE FROM webhook_events WHERE received_at <= ?1")
             .and_then(|mut statement| {
                 statement.execute(params![now.saturating_sub(millis(window))])
             })
             .map_err(db_error)?;
-        let inserted = db
+        let seen = db
             .prepare_cached(
-                "INSERT INTO webhook_events
-                     (provider_config_key, event_id, event_type, account_id, routed, received_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-                 ON CONFLICT (provider_config_key, event_id) DO NOTHING",
+                "SELECT 1 FROM webhook_events WHERE provider_config_key = ?1 AND event_id = ?2",
             )
             .and_then(|mut statement| {
-                statement.execute(params![
-                    event.provider_config_key,
-                    event.event_id,
-                    event.event_type,
-                    event.account_id,
-                    i64::try_from(event.routed).unwrap_or(i64::MAX),
-                    now
-                ])
+                statement.exists(params![event.provider_config_key, event.event_id])
             })
             .map_err(db_error)?;
-        if inserted > 0 {
-            for delivery in forwards {
-                insert_delivery(db, delivery, now)?;
-            }
+        if seen {
+            return Ok(EventAcceptance::Duplicate);
         }
-        Ok(inserted > 0)
+        let key = &event.provider_config_key;
+        let connection_ids = match &routing.route {
+            EventRoute::Nowhere => Vec::new(),
+            EventRoute::Connections(ids) => ids.clone(),
+            EventRoute::ByConfig { name, value } => db
+                .prepare_cached(
+                    "SELECT connection_id FROM connections
+                     WHERE provider_config_key = ?1 AND id IN (
+                         SELECT connection_row FROM connection_config_values
+                         WHERE name = ?2 AND value = ?3 AND provider_config_key = ?1)
+                     ORDER BY id",
+                )
+                .and_then(|mut statement| {
+                    statement
+                        .query_map(params![key, name, value], |row| row.get(0))?
+                        .collect::<Result<Vec<String>, _>>()
+                })
+                .map_err(db_error)?,
+        };
+        let mut routed = Vec::with_capacity(connection_ids.len());
+        for connection_id in connection_ids {
+            let handler_syncs = if routing.handler_syncs.is_empty() {
+                Vec::new()
+            } else {
+                let active = schedules::active_syncs(db, key, &connection_id)?;
+                routing
+                    .handler_syncs
+                    .iter()
+                    .filter(|sync| active.contains(sync))
+                    .cloned()
+                    .collect()
+            };
+            routed.push(RoutedConnection {
+                connection_id,
+                handler_syncs,
+            });
+        }
+        db.prepare_cached(
+            "INSERT INTO webhook_events
+                 (provider_config_key, event_id, event_type, account_id, routed, received_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
+                key,
+                event.event_id,
+                event.event_type,
+                event.account_id,
+                i64::try_from(routed.len()).unwrap_or(i64::MAX),
+                now
+            ])
+        })
+        .map_err(db_error)?;
+        for delivery in outbox(&routed) {
+            insert_delivery(db, &delivery, now)?;
+        }
+        Ok(EventAcceptance::Accepted(routed))
     }
 
     fn put_oauth_session(&self, session: &OAuthSession) -> Result<(), StoreError> {
@@ -924,18 +1001,20 @@ fn insert_delivery(
     delivery: &NewDelivery,
     now: i64,
 ) -> Result<(), StoreError> {
-    db.execute(
+    db.prepare_cached(
         "INSERT INTO outbox (kind, provider_config_key, connection_id, body, status,
              created_at, next_attempt_at)
          VALUES (?1, ?2, ?3, ?4, 'pending', ?5, ?5)",
-        params![
+    )
+    .and_then(|mut statement| {
+        statement.execute(params![
             delivery.kind,
             delivery.provider_config_key,
             delivery.connection_id,
             delivery.body,
             now
-        ],
-    )
+        ])
+    })
     .map_err(db_error)?;
     Ok(())
 }
@@ -1025,21 +1104,25 @@ impl Db {
         outcome: &AttemptOutcome,
     ) -> Result<(), StoreError> {
         let now = now_millis();
+        let run = |sql: &str, params: &[&dyn rusqlite::ToSql]| {
+            db.prepare_cached(sql)
+                .and_then(|mut statement| statement.execute(params))
+        };
         match outcome {
-            AttemptOutcome::Delivered => db.execute(
+            AttemptOutcome::Delivered => run(
                 "UPDATE outbox SET status = 'delivered', attempts = attempts + 1,
                      last_error = NULL, delivered_at = ?2, next_attempt_at = NULL,
                      claimed_until = NULL
                  WHERE id = ?1",
                 params![id, now],
             ),
-            AttemptOutcome::RetryAt(at, error) => db.execute(
+            AttemptOutcome::RetryAt(at, error) => run(
                 "UPDATE outbox SET attempts = attempts + 1, last_error = ?2,
                      next_attempt_at = ?3, claimed_until = NULL
                  WHERE id = ?1",
                 params![id, error, to_millis(*at)],
             ),
-            AttemptOutcome::Failed(error) => db.execute(
+            AttemptOutcome::Failed(error) => run(
                 "UPDATE outbox SET status = 'failed', attempts = attempts + 1,
                      last_error = ?2, next_attempt_at = NULL, claimed_until = NULL
                  WHERE id = ?1",
@@ -1116,10 +1199,14 @@ impl OutboxStore for SqliteStore {
             .await
     }
 
-    async fn record_attempt(&self, id: i64, outcome: &AttemptOutcome) -> Result<(), StoreError> {
-        let outcome = outcome.clone();
+    async fn record_attempts(&self, outcomes: &[(i64, AttemptOutcome)]) -> Result<(), StoreError> {
+        let outcomes = outcomes.to_vec();
         self.db
-            .write_grouped(move |db| Db::record_attempt(db, id, &outcome))
+            .write_grouped(move |db| {
+                outcomes
+                    .iter()
+                    .try_for_each(|(id, outcome)| Db::record_attempt(db, *id, outcome))
+            })
             .await
     }
 
@@ -1209,14 +1296,15 @@ impl WebhookEventStore for SqliteStore {
     async fn accept_event(
         &self,
         event: &ReceivedEvent,
-        forwards: &[NewDelivery],
+        routing: &EventRouting,
+        outbox: OutboxWrites,
         window: std::time::Duration,
-    ) -> Result<bool, StoreError> {
+    ) -> Result<EventAcceptance, StoreError> {
         // Group commit: under a burst, the events that arrive while one commit waits
         // for the disk are all committed by the next, instead of one commit each.
-        let (event, forwards) = (event.clone(), forwards.to_vec());
+        let (event, routing) = (event.clone(), routing.clone());
         self.db
-            .write_grouped(move |db| Db::accept_event(db, &event, &forwards, window))
+            .write_grouped(move |db| Db::accept_event(db, &event, &routing, outbox, window))
             .await
     }
 }
@@ -1802,10 +1890,54 @@ mod more_tests {
         );
         let dotted = ConnectionFilter::by_config("checkr-partner", "checkr_account_id.x", "acct-1");
         assert!(ids(&dotted).is_empty(), "a key is a key, not a path");
-        let error = store
-            .list(&ConnectionFilter::by_config("checkr-partner", "a\"b", "x"))
-            .expect_err("quote in key");
-        assert!(error.to_string().contains("a\"b"), "{error}");
+        let mut quoted = with_config("e", json!("x"));
+        quoted.connection_config = json!({ "a\"b": "x" });
+        store.upsert(&quoted).expect("e");
+        assert_eq!(
+            ids(&ConnectionFilter::by_config("checkr-partner", "a\"b", "x")),
+            ["e"],
+            "any key, quotes included"
+        );
+        // The index follows updates and deletions.
+        store
+            .upsert(&with_config("a", json!("acct-3")))
+            .expect("a moves");
+        assert_eq!(ids(&by("acct-1")), ["c"]);
+        assert_eq!(ids(&by("acct-3")), ["a"]);
+        assert!(store.delete("checkr-partner", "c").expect("delete c"));
+        assert!(ids(&by("acct-1")).is_empty());
+        let mut other = with_config("a", json!("acct-3"));
+        other.provider_config_key = "other".into();
+        store.upsert(&other).expect("same id, other integration");
+        assert_eq!(ids(&by("acct-3")), ["a"], "one integration's connections");
+    }
+
+    /// Connections stored before the routing index existed are routed once the store
+    /// that added it opens the file.
+    #[test]
+    fn the_routing_index_covers_connections_stored_before_it() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("terapi.db");
+        {
+            let db = rusqlite::Connection::open(&path).expect("open");
+            for migration in &MIGRATIONS[..7] {
+                db.execute_batch(migration).expect("migration");
+            }
+            db.pragma_update(None, "user_version", 7).expect("version");
+            db.execute(
+                "INSERT INTO connections (provider_config_key, connection_id, provider,
+                     credentials, connection_config, metadata, created_at, updated_at)
+                 VALUES ('checkr-partner', 'old', 'checkr-partner', x'00',
+                     '{\"checkr_account_id\":\"acct-old\",\"n\":1}', '{}', '', '')",
+                [],
+            )
+            .expect("an old connection");
+        }
+        let store = SqliteStore::open(&path).expect("migrated");
+        let filter = ConnectionFilter::by_config("checkr-partner", "checkr_account_id", "acct-old");
+        assert_eq!(store.db.connection_ids(&filter).expect("ids"), ["old"]);
+        let by_number = ConnectionFilter::by_config("checkr-partner", "n", "1");
+        assert!(store.db.connection_ids(&by_number).expect("ids").is_empty());
     }
 
     fn limited(max: usize, ttl: Duration, abandon_after: Duration) -> SqliteStore {
@@ -1884,6 +2016,99 @@ mod outbox_tests {
     use super::*;
     use std::time::Duration;
 
+    /// An event is routed in the transaction that records it: to the integration's
+    /// connections with its account, each told which subscribed handlers are active
+    /// for it; a duplicate routes and writes nothing.
+    #[tokio::test]
+    async fn an_event_is_routed_by_account_with_its_active_handlers() {
+        let store = SqliteStore::in_memory().expect("store");
+        let connect = |key: &str, id: &str, account: &str| {
+            let mut connection =
+                NewConnection::new(key, id, "checkr-partner", Credentials::access_token("t"));
+            connection.connection_config = serde_json::json!({ "checkr_account_id": account });
+            store.db.upsert(&connection).expect("connection");
+        };
+        connect("checkr-partner", "a", "acct-1");
+        connect("checkr-partner", "b", "acct-1");
+        connect("checkr-partner", "c", "acct-2");
+        connect("other", "d", "acct-1");
+        let now = OffsetDateTime::now_utc();
+        for (sync, state) in [
+            ("reports", ScheduleState::Started),
+            ("candidates", ScheduleState::Paused),
+            ("invitations", ScheduleState::Stopped),
+        ] {
+            store
+                .db
+                .set_schedule_state(&SyncScope::new("checkr-partner", "a", sync), state, now)
+                .expect("schedule");
+        }
+        let event = ReceivedEvent {
+            provider_config_key: "checkr-partner".into(),
+            event_id: "evt_1".into(),
+            event_type: "report.completed".into(),
+            account_id: Some("acct-1".into()),
+        };
+        let routing = EventRouting {
+            route: EventRoute::ByConfig {
+                name: "checkr_account_id".into(),
+                value: "acct-1".into(),
+            },
+            handler_syncs: vec!["reports".into(), "candidates".into(), "other".into()],
+        };
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let outbox = |seen: Arc<Mutex<Vec<RoutedConnection>>>| -> OutboxWrites {
+            Box::new(move |routed: &[RoutedConnection]| {
+                seen.lock().expect("seen").extend_from_slice(routed);
+                routed
+                    .iter()
+                    .map(|connection| webhook(&connection.connection_id))
+                    .collect()
+            })
+        };
+        let window = Duration::from_secs(60);
+        let accepted = store
+            .accept_event(&event, &routing, outbox(seen.clone()), window)
+            .await
+            .expect("accepted");
+        let expected = vec![
+            RoutedConnection {
+                connection_id: "a".into(),
+                handler_syncs: vec!["reports".into()],
+            },
+            RoutedConnection {
+                connection_id: "b".into(),
+                handler_syncs: Vec::new(),
+            },
+        ];
+        assert_eq!(accepted, EventAcceptance::Accepted(expected.clone()));
+        assert_eq!(*seen.lock().expect("seen"), expected);
+        let again = store
+            .accept_event(&event, &routing, outbox(seen.clone()), window)
+            .await
+            .expect("duplicate");
+        assert_eq!(again, EventAcceptance::Duplicate);
+        assert_eq!(
+            seen.lock().expect("seen").len(),
+            2,
+            "no outbox for a duplicate"
+        );
+        let bodies: Vec<String> = store
+            .list_deliveries(&DeliveryFilter::default())
+            .await
+            .expect("list")
+            .into_iter()
+            .map(|delivery| delivery.body)
+            .collect();
+        assert_eq!(bodies.len(), 2);
+        let routed: i64 = store
+            .db
+            .db()
+            .query_row("SELECT routed FROM webhook_events", [], |row| row.get(0))
+            .expect("recorded");
+        assert_eq!(routed, 2);
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn concurrent_events_are_each_accepted_once_with_their_forwards() {
         let store = SqliteStore::in_memory().expect("store");
@@ -1896,13 +2121,22 @@ mod outbox_tests {
                         event_id: format!("evt_{}", index % 100),
                         event_type: "report.completed".into(),
                         account_id: None,
-                        routed: 1,
                     };
                     let forward = webhook(&format!("{{\"event\":{}}}", index % 100));
-                    store
-                        .accept_event(&event, &[forward], Duration::from_secs(3600))
+                    let routing = EventRouting {
+                        route: EventRoute::Nowhere,
+                        handler_syncs: Vec::new(),
+                    };
+                    let accepted = store
+                        .accept_event(
+                            &event,
+                            &routing,
+                            Box::new(move |_| vec![forward]),
+                            Duration::from_secs(3600),
+                        )
                         .await
-                        .expect("accepted")
+                        .expect("accepted");
+                    accepted != EventAcceptance::Duplicate
                 })
             })
             .collect();

@@ -54,6 +54,27 @@ fn read(row: &Row<'_>) -> Result<SyncSchedule, rusqlite::Error> {
     })
 }
 
+/// The syncs of a connection with a schedule that is not paused: those whose webhook
+/// handlers apply its events (a paused sync's records are left alone until it resumes).
+pub(super) fn active_syncs(
+    db: &rusqlite::Connection,
+    provider_config_key: &str,
+    connection_id: &str,
+) -> Result<Vec<String>, StoreError> {
+    db.prepare_cached(
+        "SELECT sync FROM sync_schedules
+         WHERE provider_config_key = ?1 AND connection_id = ?2 AND state != 'PAUSED'",
+    )
+    .and_then(|mut statement| {
+        statement
+            .query_map(params![provider_config_key, connection_id], |row| {
+                row.get(0)
+            })?
+            .collect()
+    })
+    .map_err(db_error)
+}
+
 /// Creates the schedule, stopped and unscheduled, if it does not exist.
 const CREATE_STOPPED: &str = "INSERT OR IGNORE INTO sync_schedules
     (provider_config_key, connection_id, sync, state, triggered)
