@@ -149,19 +149,17 @@ impl Deliverer {
         }
         // Outcomes are recorded as attempts finish, those that finished together in one
         // write (under a burst, one per delivery was half the store's writes).
-        let mut finished = Vec::new();
-        while let Some(done) = attempts.join_next().await {
-            finished.push(done);
-            while let Some(done) = attempts.try_join_next() {
-                finished.push(done);
-            }
-            let outcomes: Vec<(i64, AttemptOutcome)> = finished
-                .drain(..)
+        while let Some(first) = attempts.join_next().await {
+            let outcomes: Vec<(i64, AttemptOutcome)> = std::iter::once(first)
+                .chain(std::iter::from_fn(|| attempts.try_join_next()))
                 .filter_map(|done| {
                     done.map_err(|error| tracing::error!(%error, "a webhook delivery task failed"))
                         .ok()
                 })
                 .collect();
+            if outcomes.is_empty() {
+                continue;
+            }
             if let Err(error) = self.outbox.record_attempts(&outcomes).await {
                 // Their claims lapse and they are sent again (receivers de-duplicate by
                 // `X-Terapi-Delivery-Id`).
