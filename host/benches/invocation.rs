@@ -8,6 +8,10 @@
 #[allow(dead_code)]
 mod support;
 
+/// The allocator the `terapi` binary runs with, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use support::{CHECKR, CONNECTION, GUESTS, Harness, TOKEN, basic};
 

@@ -20,6 +20,10 @@
 #[allow(dead_code)]
 mod support;
 
+/// The allocator the `terapi` binary runs with, so the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use checkr_sim::{Fault, FaultKind};
 use serde_json::Value;
 use std::fmt::Write as _;
@@ -40,6 +44,7 @@ struct Scale {
     p6_small: usize,
     p6_large: usize,
     p7_events: usize,
+    p7_bursts: usize,
 }
 
 const FULL: Scale = Scale {
@@ -52,6 +57,9 @@ const FULL: Scale = Scale {
     p6_small: 10_000,
     p6_large: 100_000,
     p7_events: 2_000,
+    // One burst's p99 is its 20 slowest events, and one slow fsync of the VM's disk
+    // delays every event in flight: five bursts show that spread instead of hiding it.
+    p7_bursts: 5,
 };
 
 const SMOKE: Scale = Scale {
@@ -64,6 +72,7 @@ const SMOKE: Scale = Scale {
     p6_small: 150,
     p6_large: 300,
     p7_events: 64,
+    p7_bursts: 2,
 };
 
 const SECRET_KEY: &str = "bench-secret-key";
@@ -481,16 +490,28 @@ const P7_CONCURRENCY: usize = 32;
 /// The key the bench's Checkr integration verifies webhooks with.
 const WEBHOOK_SECRET: &str = "bench-webhook-secret";
 
-/// P7: a burst of signed Checkr events at [`P7_CONCURRENCY`] into a server that routes
+/// P7's measurements: each burst's events/s and latencies, then all of them together.
+struct Ingest {
+    bursts: Vec<(f64, Latency)>,
+    all: (f64, Latency),
+    /// From the last acknowledgement until the app had every event's forward.
+    drained: Duration,
+}
+
+/// P7: bursts of signed Checkr events at [`P7_CONCURRENCY`] into a server that routes
 /// each to a connection and writes its forward to the outbox (delivered to a loopback
-/// receiver): events/s, and each request's latency from send to the durable
-/// acknowledgement.
-async fn webhook_ingest(
-    scale: &Scale,
-    data_dir: &std::path::Path,
-    sim_url: &str,
-) -> (f64, Latency) {
-    let app = axum::Router::new().route("/hooks", axum::routing::post(|| async { "ok" }));
+/// receiver while the next bursts arrive): events/s, and each request's latency from
+/// send to the durable acknowledgement.
+async fn webhook_ingest(scale: &Scale, data_dir: &std::path::Path, sim_url: &str) -> Ingest {
+    let forwarded = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = forwarded.clone();
+    let app = axum::Router::new().route(
+        "/hooks",
+        axum::routing::post(move || {
+            counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            async { "ok" }
+        }),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("receiver");
@@ -521,11 +542,37 @@ async fn webhook_ingest(
     // service (connections open, statements prepared), not 32 TCP handshakes.
     let warm = burst(&client, &url, "warm", P7_CONCURRENCY).await;
     assert_eq!(warm.len(), P7_CONCURRENCY);
-    let started = Instant::now();
-    let latencies = burst(&client, &url, "evt", scale.p7_events).await;
-    let rate = scale.p7_events as f64 / started.elapsed().as_secs_f64();
+    let (mut bursts, mut all, mut busy) = (Vec::new(), Vec::new(), Duration::ZERO);
+    for index in 0..scale.p7_bursts {
+        let started = Instant::now();
+        let latencies = burst(&client, &url, &format!("evt{index}"), scale.p7_events).await;
+        let took = started.elapsed();
+        busy += took;
+        all.extend_from_slice(&latencies);
+        bursts.push((
+            scale.p7_events as f64 / took.as_secs_f64(),
+            Latency::of(latencies),
+        ));
+    }
+    // Every event's forward reaches the app: how long after the last acknowledgement.
+    let acknowledged = Instant::now();
+    let expected = P7_CONCURRENCY + scale.p7_bursts * scale.p7_events;
+    while forwarded.load(std::sync::atomic::Ordering::Relaxed) < expected {
+        assert!(
+            acknowledged.elapsed() < Duration::from_secs(120),
+            "{} of {expected} forwards arrived",
+            forwarded.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let drained = acknowledged.elapsed();
     let _ = stop.send(());
-    (rate, Latency::of(latencies))
+    let rate = all.len() as f64 / busy.as_secs_f64();
+    Ingest {
+        bursts,
+        all: (rate, Latency::of(all)),
+        drained,
+    }
 }
 
 /// `events` signed events with ids `{prefix}-{n}`, sent by [`P7_CONCURRENCY`] clients;
@@ -586,18 +633,31 @@ fn main() {
     if std::env::var("TERAPI_BENCH_ONLY").as_deref() == Ok("p7") {
         let line = tokio.block_on(async {
             let harness = support::Harness::start().await;
-            let (rate, latency) = webhook_ingest(
+            let ingest = webhook_ingest(
                 scale,
                 &harness._data_dir.path().join("webhooks"),
                 &harness.sim.base_url(),
             )
             .await;
-            format!(
-                "P7: {} events, {rate:.0} events/s, p50 {}, p99 {}",
-                latency.samples,
-                micros(latency.p50),
-                micros(latency.p99)
-            )
+            let line = |(rate, latency): &(f64, Latency)| {
+                format!(
+                    "{} events, {rate:.0} events/s, p50 {}, p99 {}",
+                    latency.samples,
+                    micros(latency.p50),
+                    micros(latency.p99)
+                )
+            };
+            let mut lines: Vec<String> = ingest
+                .bursts
+                .iter()
+                .map(|burst| format!("P7 burst: {}", line(burst)))
+                .collect();
+            lines.push(format!("P7 all: {}", line(&ingest.all)));
+            lines.push(format!(
+                "P7 forwards: all delivered {:.0} ms after the last acknowledgement",
+                ingest.drained.as_secs_f64() * 1e3
+            ));
+            lines.join("\n")
         });
         println!("{line}");
         return;
@@ -1072,7 +1132,7 @@ async fn run(scale: &Scale) -> String {
         p6.paging.as_secs_f64(),
         per_second(p6.paged, p6.paging)
     );
-    let (p7_rate, p7_latency) = webhook_ingest(
+    let p7 = webhook_ingest(
         scale,
         &bench.harness._data_dir.path().join("webhooks"),
         &bench.harness.sim.base_url(),
@@ -1081,18 +1141,38 @@ async fn run(scale: &Scale) -> String {
     let _ = writeln!(out, "\n## P7 — Checkr webhook ingest\n");
     let _ = writeln!(
         out,
-        "{} signed `report.completed` events at concurrency {P7_CONCURRENCY} into `POST /webhook/checkr-partner`: \
-         signature verified, event id recorded and its forward to the application written to the outbox \
-         in one transaction before the 200 (targets: ≥ 5,000 events/s, p99 < 5 ms).\n",
-        p7_latency.samples
+        "{} bursts of {} signed `report.completed` events at concurrency {P7_CONCURRENCY} into \
+         `POST /webhook/checkr-partner`: signature verified, event id recorded, event routed to its \
+         connection and its forward to the application written to the outbox in one transaction \
+         before the 200; the forwards are delivered to a loopback receiver meanwhile \
+         (targets: ≥ 5,000 events/s, p99 < 5 ms).\n",
+        p7.bursts.len(),
+        scale.p7_events
     );
-    let _ = writeln!(out, "| events/s | p50 | p99 |\n| --- | --- | --- |");
     let _ = writeln!(
         out,
-        "| {:.0} | {} | {} |",
-        p7_rate,
-        micros(p7_latency.p50),
-        micros(p7_latency.p99)
+        "| burst | events/s | p50 | p99 |\n| --- | --- | --- | --- |"
+    );
+    let row = |name: String, (rate, latency): &(f64, Latency)| {
+        format!(
+            "| {name} | {rate:.0} | {} | {} |",
+            micros(latency.p50),
+            micros(latency.p99)
+        )
+    };
+    for (index, burst) in p7.bursts.iter().enumerate() {
+        let _ = writeln!(out, "{}", row(format!("{}", index + 1), burst));
+    }
+    let _ = writeln!(
+        out,
+        "{}",
+        row(format!("all {} events", p7.all.1.samples), &p7.all)
+    );
+    let _ = writeln!(
+        out,
+        "\nEvery event's forward reached the app {:.0} ms after the last acknowledgement \
+         (forwards give way to acknowledgements while a burst lasts).",
+        p7.drained.as_secs_f64() * 1e3
     );
     let _ = writeln!(out, "\n{}", include_str!("analysis.md"));
     out

@@ -1,6 +1,14 @@
 //! The `terapi` command line.
 
 mod listen;
+
+/// mimalloc rather than the system allocator: the server allocates on its tokio workers
+/// and frees on others (and on the store's committer thread), and glibc's malloc spent a
+/// fifth of a webhook burst's CPU in its arena locks and bookkeeping (see
+/// `host/benches/analysis.md`, P7).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod serve;
 mod sync;
 

@@ -200,6 +200,7 @@ impl Service {
         signature_header: impl Fn(&str) -> Option<String>,
         body: &[u8],
     ) -> Result<Receipt, ServiceError> {
+        let _receiving = self.receiving.enter();
         let outbound = self.outbound(key)?;
         let Some(definition) = outbound.provider.webhooks.clone() else {
             return Err(ServiceError::new(

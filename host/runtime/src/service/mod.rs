@@ -187,6 +187,9 @@ pub struct Service {
     shutdown: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
     /// Asynchronous runs in flight.
     async_runs: Arc<InFlight>,
+    /// Provider webhooks being received now: the webhook worker sends fewer forwards at
+    /// once while many are ([`webhooks::Deliverer::pass_size`]).
+    receiving: Arc<InFlight>,
 }
 
 /// Counts tasks in flight and wakes whoever waits for them all to end.
@@ -203,6 +206,11 @@ impl InFlight {
     pub(crate) fn enter(self: &Arc<Self>) -> InFlightGuard {
         self.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         InFlightGuard(self.clone())
+    }
+
+    /// How many are in flight now.
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Waits until nothing is in flight, or `deadline`; returns whether all ended.
@@ -324,6 +332,7 @@ impl Service {
             sync_wake: Arc::new(tokio::sync::Notify::new()),
             shutdown: tokio::sync::watch::channel(None).0,
             async_runs: Arc::new(InFlight::default()),
+            receiving: Arc::new(InFlight::default()),
         })
     }
 
@@ -824,13 +833,14 @@ impl Service {
                 settings: settings.clone(),
                 client: self.client.clone(),
                 outbox: self.stores.outbox.clone(),
+                receiving: self.receiving.clone(),
             }))
     }
 
     /// Delivers the webhooks that are due now, once; returns how many were attempted.
     pub async fn deliver_due_webhooks(&self) -> Result<usize, ServiceError> {
         match self.deliverer()? {
-            Some(deliverer) => deliverer.deliver_due().await,
+            Some(deliverer) => deliverer.deliver_due(webhooks::BATCH).await,
             None => Ok(0),
         }
     }
@@ -850,14 +860,15 @@ impl Service {
         tracing::info!(url = %deliverer.settings.url(), "delivering webhooks");
         tokio::pin!(shutdown);
         loop {
-            let attempted = match deliverer.deliver_due().await {
+            let pass = deliverer.pass_size();
+            let attempted = match deliverer.deliver_due(pass).await {
                 Ok(attempted) => attempted,
                 Err(error) => {
                     tracing::error!(%error, "cannot read the webhook outbox");
                     0
                 }
             };
-            if attempted == webhooks::BATCH {
+            if attempted == pass {
                 continue;
             }
             tokio::select! {

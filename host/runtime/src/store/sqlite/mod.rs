@@ -27,6 +27,7 @@ use async_trait::async_trait;
 use rusqlite::{Row, params};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -221,6 +222,48 @@ struct Db {
     readers: Mutex<Vec<rusqlite::Connection>>,
     /// The database file, to open read connections on.
     path: Option<PathBuf>,
+    /// When (Unix milliseconds) expired webhook event ids are next deleted.
+    next_event_purge: AtomicI64,
+}
+
+/// How often expired webhook event ids are deleted. Their rows only cost disk space
+/// until then (an expired id is already treated as new), and a second's worth of
+/// events is a small delete.
+const EVENT_PURGE_INTERVAL_MS: i64 = 1_000;
+
+/// The condition "`connection_config.<name>` is the string `value`" on `connections`,
+/// for SQL whose parameters `?name` and `?value` (and `?key`, the integration, when the
+/// query has one) hold them: a lookup in the index migration 8 keeps, never a scan of
+/// the connections' JSON. Filters and webhook routing both match through it.
+fn config_condition(name: usize, value: usize, key: Option<usize>) -> String {
+    let key = key.map_or_else(String::new, |key| {
+        format!(" AND provider_config_key = ?{key}")
+    });
+    format!(
+        "id IN (SELECT connection_row FROM connection_config_values
+                WHERE name = ?{name} AND value = ?{value}{key})"
+    )
+}
+
+/// The ids of `provider_config_key`'s connections whose `connection_config.<name>` is
+/// `value`, oldest first: whom an event for that account is routed to.
+fn connections_with_config(
+    db: &rusqlite::Connection,
+    provider_config_key: &str,
+    name: &str,
+    value: &str,
+) -> Result<Vec<String>, StoreError> {
+    db.prepare_cached(&format!(
+        "SELECT connection_id FROM connections
+         WHERE provider_config_key = ?1 AND {} ORDER BY id",
+        config_condition(2, 3, Some(1))
+    ))
+    .and_then(|mut statement| {
+        statement
+            .query_map(params![provider_config_key, name, value], |row| row.get(0))?
+            .collect()
+    })
+    .map_err(db_error)
 }
 
 fn db_error(error: rusqlite::Error) -> StoreError {
@@ -312,6 +355,7 @@ impl SqliteStore {
             writes: Mutex::default(),
             readers: Mutex::default(),
             path,
+            next_event_purge: AtomicI64::new(0),
         });
         pool::start_checkpointer(&db);
         Ok(SqliteStore {
@@ -528,15 +572,14 @@ impl Db {
             bound.push(id);
             conditions.push(format!("connection_id = ?{}", bound.len()));
         }
-        // `connection_config.<name> = value`: a lookup in the index migration 8 keeps.
+        let key_parameter = filter.provider_config_key.as_ref().map(|_| 1);
         for (name, value) in &filter.config_equals {
             bound.push(name);
             bound.push(value);
-            conditions.push(format!(
-                "id IN (SELECT connection_row FROM connection_config_values
-                        WHERE name = ?{} AND value = ?{})",
+            conditions.push(config_condition(
                 bound.len() - 1,
-                bound.len()
+                bound.len(),
+                key_parameter,
             ));
         }
         let limit = filter
@@ -664,49 +707,52 @@ impl Db {
         Ok(changed > 0)
     }
 
+    /// Whether this event's write should also delete expired event ids: true for the
+    /// first caller once [`EVENT_PURGE_INTERVAL_MS`] have passed since the last time
+    /// (and for the first event after the store is opened).
+    fn event_purge_due(&self) -> bool {
+        let now = now_millis();
+        let due = self.next_event_purge.load(Ordering::Relaxed);
+        now >= due
+            && self
+                .next_event_purge
+                .compare_exchange(
+                    due,
+                    now.saturating_add(EVENT_PURGE_INTERVAL_MS),
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                )
+                .is_ok()
+    }
+
     /// [`WebhookEventStore::accept_event`]'s transaction. Run inside a group commit.
+    ///
+    /// An id is a duplicate while its row is younger than `window`. Rows older than
+    /// that are deleted only when `purge` is set (once a second, see
+    /// [`Db::purge_due`]): a delete in every event's write was a tenth of the
+    /// committer's statements under a burst. Until then an expired row is overwritten
+    /// by the next event with its id, so the answer never depends on when the last
+    /// purge ran.
     fn accept_event(
         db: &rusqlite::Connection,
         event: &ReceivedEvent,
         routing: &EventRouting,
         outbox: OutboxWrites,
         window: std::time::Duration,
+        purge: bool,
     ) -> Result<EventAcceptance, StoreError> {
         let now = now_millis();
-        db.prepare_cached("DELETE FROM webhook_events WHERE received_at <= ?1")
-            .and_then(|mut statement| {
-                statement.execute(params![now.saturating_sub(millis(window))])
-            })
-            .map_err(db_error)?;
-        let seen = db
-            .prepare_cached(
-                "SELECT 1 FROM webhook_events WHERE provider_config_key = ?1 AND event_id = ?2",
-            )
-            .and_then(|mut statement| {
-                statement.exists(params![event.provider_config_key, event.event_id])
-            })
-            .map_err(db_error)?;
-        if seen {
-            return Ok(EventAcceptance::Duplicate);
+        let expired = now.saturating_sub(millis(window));
+        if purge {
+            db.prepare_cached("DELETE FROM webhook_events WHERE received_at <= ?1")
+                .and_then(|mut statement| statement.execute(params![expired]))
+                .map_err(db_error)?;
         }
         let key = &event.provider_config_key;
         let connection_ids = match &routing.route {
             EventRoute::Nowhere => Vec::new(),
             EventRoute::Connections(ids) => ids.clone(),
-            EventRoute::ByConfig { name, value } => db
-                .prepare_cached(
-                    "SELECT connection_id FROM connections
-                     WHERE provider_config_key = ?1 AND id IN (
-                         SELECT connection_row FROM connection_config_values
-                         WHERE name = ?2 AND value = ?3 AND provider_config_key = ?1)
-                     ORDER BY id",
-                )
-                .and_then(|mut statement| {
-                    statement
-                        .query_map(params![key, name, value], |row| row.get(0))?
-                        .collect::<Result<Vec<String>, _>>()
-                })
-                .map_err(db_error)?,
+            EventRoute::ByConfig { name, value } => connections_with_config(db, key, name, value)?,
         };
         let mut routed = Vec::with_capacity(connection_ids.len());
         for connection_id in connection_ids {
@@ -726,22 +772,34 @@ impl Db {
                 handler_syncs,
             });
         }
-        db.prepare_cached(
-            "INSERT INTO webhook_events
-                 (provider_config_key, event_id, event_type, account_id, routed, received_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-        )
-        .and_then(|mut statement| {
-            statement.execute(params![
-                key,
-                event.event_id,
-                event.event_type,
-                event.account_id,
-                i64::try_from(routed.len()).unwrap_or(i64::MAX),
-                now
-            ])
-        })
-        .map_err(db_error)?;
+        // One statement records the id and tells whether it was new: a row still in
+        // its window is left alone (no change: a duplicate), an expired one is
+        // overwritten as if it had been purged.
+        let recorded = db
+            .prepare_cached(
+                "INSERT INTO webhook_events
+                     (provider_config_key, event_id, event_type, account_id, routed, received_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (provider_config_key, event_id) DO UPDATE SET
+                     event_type = excluded.event_type, account_id = excluded.account_id,
+                     routed = excluded.routed, received_at = excluded.received_at
+                 WHERE webhook_events.received_at <= ?7",
+            )
+            .and_then(|mut statement| {
+                statement.execute(params![
+                    key,
+                    event.event_id,
+                    event.event_type,
+                    event.account_id,
+                    i64::try_from(routed.len()).unwrap_or(i64::MAX),
+                    now,
+                    expired
+                ])
+            })
+            .map_err(db_error)?;
+        if recorded == 0 {
+            return Ok(EventAcceptance::Duplicate);
+        }
         for delivery in outbox(&routed) {
             insert_delivery(db, &delivery, now)?;
         }
@@ -1060,39 +1118,34 @@ impl Db {
         lease: std::time::Duration,
     ) -> Result<Vec<Delivery>, StoreError> {
         let now = now_millis();
-        let claimed = {
-            let mut statement = tx
-                .prepare_cached(&format!(
-                    "SELECT {DELIVERY_COLUMNS} FROM outbox
+        // One statement finds the due rows and leases them. `RETURNING` gives the rows in
+        // no set order, so the oldest-first order is restored after.
+        let mut statement = tx
+            .prepare_cached(&format!(
+                "UPDATE outbox SET claimed_until = ?5
+                 WHERE id IN (
+                     SELECT id FROM outbox
                      WHERE status = 'pending' AND next_attempt_at <= ?1
                        AND (claimed_until IS NULL OR claimed_until <= ?1)
                        AND (kind = ?3) = ?4
-                     ORDER BY next_attempt_at, id LIMIT ?2"
-                ))
-                .map_err(db_error)?;
-            let mut rows = statement
-                .query(params![
-                    now,
-                    i64::try_from(limit).unwrap_or(i64::MAX),
-                    HANDLER_KIND,
-                    work == OutboxWork::Handlers
-                ])
-                .map_err(db_error)?;
-            let mut claimed = Vec::new();
-            while let Some(row) = rows.next().map_err(db_error)? {
-                claimed.push(read_delivery(row)?);
-            }
-            claimed
-        };
-        let until = now.saturating_add(millis(lease));
-        let mut claim = tx
-            .prepare_cached("UPDATE outbox SET claimed_until = ?2 WHERE id = ?1")
+                     ORDER BY next_attempt_at, id LIMIT ?2)
+                 RETURNING {DELIVERY_COLUMNS}"
+            ))
             .map_err(db_error)?;
-        for delivery in &claimed {
-            claim
-                .execute(params![delivery.id, until])
-                .map_err(db_error)?;
+        let mut rows = statement
+            .query(params![
+                now,
+                i64::try_from(limit).unwrap_or(i64::MAX),
+                HANDLER_KIND,
+                work == OutboxWork::Handlers,
+                now.saturating_add(millis(lease))
+            ])
+            .map_err(db_error)?;
+        let mut claimed = Vec::new();
+        while let Some(row) = rows.next().map_err(db_error)? {
+            claimed.push(read_delivery(row)?);
         }
+        claimed.sort_by_key(|delivery| (delivery.next_attempt_at, delivery.id));
         Ok(claimed)
     }
 
@@ -1303,8 +1356,9 @@ impl WebhookEventStore for SqliteStore {
         // Group commit: under a burst, the events that arrive while one commit waits
         // for the disk are all committed by the next, instead of one commit each.
         let (event, routing) = (event.clone(), routing.clone());
+        let purge = self.db.event_purge_due();
         self.db
-            .write_grouped(move |db| Db::accept_event(db, &event, &routing, outbox, window))
+            .write_grouped(move |db| Db::accept_event(db, &event, &routing, outbox, window, purge))
             .await
     }
 }
@@ -2164,6 +2218,71 @@ mod outbox_tests {
         bodies.sort();
         bodies.dedup();
         assert_eq!(bodies.len(), 100, "every event's own forward");
+    }
+
+    /// An event id is a duplicate within its window, new again after it (whether or not
+    /// its row was purged yet), and expired rows are purged by a later event's write.
+    #[tokio::test]
+    async fn an_event_id_is_new_again_after_its_window_and_expired_ids_are_purged() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("terapi.db");
+        let store = SqliteStore::open(&path).expect("store");
+        let event = |id: &str| ReceivedEvent {
+            provider_config_key: "checkr-partner".into(),
+            event_id: id.into(),
+            event_type: "report.completed".into(),
+            account_id: None,
+        };
+        let routing = EventRouting {
+            route: EventRoute::Nowhere,
+            handler_syncs: Vec::new(),
+        };
+        let accept = |store: &SqliteStore, id: &str, window: Duration| {
+            let (store, event, routing) = (store.clone(), event(id), routing.clone());
+            async move {
+                store
+                    .accept_event(&event, &routing, Box::new(|_| Vec::new()), window)
+                    .await
+                    .expect("accept")
+            }
+        };
+        let hour = Duration::from_secs(3600);
+        assert!(matches!(
+            accept(&store, "evt_1", hour).await,
+            EventAcceptance::Accepted(_)
+        ));
+        assert_eq!(
+            accept(&store, "evt_1", hour).await,
+            EventAcceptance::Duplicate
+        );
+        // This store purged at its first event and not since: evt_1's row is still
+        // there, expired under a zero window, and the id counts as new.
+        assert!(matches!(
+            accept(&store, "evt_1", Duration::ZERO).await,
+            EventAcceptance::Accepted(_)
+        ));
+        let ids = |store: &SqliteStore| -> Vec<String> {
+            store
+                .db
+                .db()
+                .prepare("SELECT event_id FROM webhook_events ORDER BY event_id")
+                .and_then(|mut statement| {
+                    statement
+                        .query_map([], |row| row.get(0))?
+                        .collect::<Result<_, _>>()
+                })
+                .expect("ids")
+        };
+        assert_eq!(ids(&store), ["evt_1"], "one row per id, overwritten");
+        drop(store);
+        // A store opened afresh purges with its first event.
+        let reopened = SqliteStore::open(&path).expect("reopened");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        assert!(matches!(
+            accept(&reopened, "evt_2", Duration::from_millis(1)).await,
+            EventAcceptance::Accepted(_)
+        ));
+        assert_eq!(ids(&reopened), ["evt_2"], "the expired id purged");
     }
 
     /// Writes that share a group commit are still each all-or-nothing: one that fails
