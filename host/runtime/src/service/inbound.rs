@@ -22,14 +22,13 @@ use super::{ErrorKind, Service, ServiceError};
 use crate::oauth::env_suffix;
 use crate::providers::ProviderWebhooks;
 use crate::store::{
-    ConnectionFilter, Credentials, EventAcceptance, EventRoute, EventRouting, NewDelivery,
-    OutboxWrites, ReceivedEvent, RoutedConnection, ScheduleState,
+    EventAcceptance, EventRoute, EventRouting, NewDelivery, OutboxWrites, ReceivedEvent,
+    RoutedConnection, ScheduleState, token_digest,
 };
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use std::sync::Arc;
-use subtle::ConstantTimeEq;
 
 /// Longest event id accepted.
 pub const MAX_EVENT_ID: usize = 255;
@@ -132,15 +131,6 @@ fn decode_hex(text: &str) -> Option<Vec<u8>> {
         .step_by(2)
         .map(|index| u8::from_str_radix(&text[index..index + 2], 16).ok())
         .collect()
-}
-
-/// The token a connection's credentials carry, if any.
-fn token(credentials: &Credentials) -> Option<&str> {
-    match credentials {
-        Credentials::OAuth2 { access_token, .. } => Some(access_token),
-        Credentials::ApiKey { api_key } => Some(api_key),
-        Credentials::Basic { .. } | Credentials::None => None,
-    }
 }
 
 impl Service {
@@ -354,36 +344,34 @@ impl Service {
             tracing::warn!(integration = %key, "revocation event without a token; not routed");
             return Ok(Vec::new());
         };
-        let presented = Sha256::digest(presented.as_bytes());
-        let filter = ConnectionFilter::for_integration(key);
+        // Found by the digest of the token; the token itself is never stored in clear,
+        // compared or logged.
         let mut revoked = Vec::new();
-        for connection in store.list(&filter).await? {
-            let matches = token(&connection.credentials).is_some_and(|token| {
-                bool::from(Sha256::digest(token.as_bytes()).ct_eq(&presented))
-            });
-            if matches {
-                store.mark_revoked(key, &connection.connection_id).await?;
-                // Its syncs stop running by themselves (a trigger would fail with
-                // `connection_revoked` anyway); `/sync/start` resumes them once the
-                // customer connects again.
-                for schedule in self
-                    .stores
+        for connection_id in store
+            .with_token_digest(key, &token_digest(presented))
+            .await?
+        {
+            store.mark_revoked(key, &connection_id).await?;
+            // Its syncs stop running by themselves (a trigger would fail with
+            // `connection_revoked` anyway); `/sync/start` resumes them once the
+            // customer connects again.
+            for schedule in self
+                .stores
+                .schedules
+                .schedules(key, Some(&connection_id))
+                .await?
+            {
+                self.stores
                     .schedules
-                    .schedules(key, Some(&connection.connection_id))
-                    .await?
-                {
-                    self.stores
-                        .schedules
-                        .set_schedule_state(
-                            &schedule.scope,
-                            ScheduleState::Paused,
-                            time::OffsetDateTime::now_utc(),
-                        )
-                        .await?;
-                }
-                tracing::warn!(integration = %key, connection = %connection.connection_id, "connection revoked by the provider; its syncs are paused");
-                revoked.push(connection.connection_id);
+                    .set_schedule_state(
+                        &schedule.scope,
+                        ScheduleState::Paused,
+                        time::OffsetDateTime::now_utc(),
+                    )
+                    .await?;
             }
+            tracing::warn!(integration = %key, connection = %connection_id, "connection revoked by the provider; its syncs are paused");
+            revoked.push(connection_id);
         }
         Ok(revoked)
     }

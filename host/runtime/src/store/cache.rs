@@ -118,6 +118,16 @@ impl ConnectionStore for CachingConnectionStore {
         self.inner.connection_ids(filter).await
     }
 
+    async fn with_token_digest(
+        &self,
+        provider_config_key: &str,
+        digest: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        self.inner
+            .with_token_digest(provider_config_key, digest)
+            .await
+    }
+
     async fn delete(
         &self,
         provider_config_key: &str,

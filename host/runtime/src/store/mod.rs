@@ -108,6 +108,22 @@ impl Credentials {
         }
     }
 
+    /// The token these credentials present to the provider — the OAuth access token or
+    /// the API key — by which a provider's revocation event names a connection; `None`
+    /// for basic credentials and none.
+    pub fn token(&self) -> Option<&str> {
+        match self {
+            Credentials::OAuth2 { access_token, .. } => Some(access_token),
+            Credentials::ApiKey { api_key } => Some(api_key),
+            Credentials::Basic { .. } | Credentials::None => None,
+        }
+    }
+
+    /// [`Credentials::token`]'s [`token_digest`].
+    pub fn token_digest(&self) -> Option<String> {
+        self.token().map(token_digest)
+    }
+
     /// The type tag, as in the serialized form.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -117,6 +133,14 @@ impl Credentials {
             Credentials::None => "NONE",
         }
     }
+}
+
+/// The SHA-256 digest of a token, lowercase hex: what a store keeps to find a connection
+/// by its token without keeping the token in clear (tokens are random and long, so the
+/// digest gives nothing away and needs no salt).
+pub fn token_digest(token: &str) -> String {
+    use sha2::Digest;
+    crate::util::hex(&sha2::Sha256::digest(token.as_bytes()))
 }
 
 impl fmt::Debug for Credentials {
@@ -349,6 +373,15 @@ pub trait ConnectionStore: Send + Sync + 'static {
             .map(|connection| connection.connection_id)
             .collect())
     }
+    /// The ids of `provider_config_key`'s connections whose credentials' token has
+    /// `digest` ([`token_digest`]), oldest first: whom a provider's revocation event
+    /// names. A backend keeps each connection's digest beside its sealed credentials so
+    /// that this is a lookup, not a decryption of every connection.
+    async fn with_token_digest(
+        &self,
+        provider_config_key: &str,
+        digest: &str,
+    ) -> Result<Vec<String>, StoreError>;
     /// Deletes the connection; `false` if there was none.
     async fn delete(
         &self,

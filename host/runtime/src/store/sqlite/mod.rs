@@ -184,6 +184,13 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER connection_config_values_delete AFTER DELETE ON connections BEGIN
         DELETE FROM connection_config_values WHERE connection_row = OLD.id;
     END;",
+    // 9: the SHA-256 digest of each connection's token, so a provider's revocation event
+    // finds its connection by lookup instead of decrypting every connection of the
+    // integration. '' when the credentials carry no token; NULL when not computed yet
+    // (rows written before this migration: the store cannot decrypt in SQL, so
+    // `with_token_digest` fills them in on first use).
+    "ALTER TABLE connections ADD COLUMN token_digest TEXT;
+    CREATE INDEX connections_token_digest ON connections (provider_config_key, token_digest);",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -486,11 +493,12 @@ impl Db {
         let db = self.db();
         db.execute(
             "INSERT INTO connections (provider_config_key, connection_id, provider, credentials,
-                 connection_config, metadata, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)
+                 connection_config, metadata, created_at, updated_at, token_digest)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)
              ON CONFLICT (provider_config_key, connection_id) DO UPDATE SET
                  provider = excluded.provider,
                  credentials = excluded.credentials,
+                 token_digest = excluded.token_digest,
                  connection_config = excluded.connection_config,
                  metadata = excluded.metadata,
                  updated_at = excluded.updated_at,
@@ -503,6 +511,7 @@ impl Db {
                 connection.connection_config.to_string(),
                 connection.metadata.to_string(),
                 now,
+                connection.credentials.token_digest().unwrap_or_default(),
             ],
         )
         .map_err(db_error)?;
@@ -608,6 +617,63 @@ impl Db {
             found.push(read(self, row)?);
         }
         Ok(found)
+    }
+
+    fn with_token_digest(
+        &self,
+        provider_config_key: &str,
+        digest: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        // '' marks a connection without a token: it matches no digest.
+        if digest.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Rows stored before migration 9 get their digest first (decrypted once, here).
+        let unknown = {
+            let db = self.reader();
+            let mut statement = db
+                .prepare_cached(&format!(
+                    "SELECT {COLUMNS} FROM connections
+                     WHERE provider_config_key = ?1 AND token_digest IS NULL"
+                ))
+                .map_err(db_error)?;
+            let mut rows = statement
+                .query(params![provider_config_key])
+                .map_err(db_error)?;
+            let mut unknown = Vec::new();
+            while let Some(row) = rows.next().map_err(db_error)? {
+                let id: i64 = row.get(0).map_err(db_error)?;
+                let connection = self.read_row(row)?;
+                unknown.push((
+                    id,
+                    connection.credentials.token_digest().unwrap_or_default(),
+                ));
+            }
+            unknown
+        };
+        if !unknown.is_empty() {
+            let mut db = self.db();
+            let tx = db.transaction().map_err(db_error)?;
+            for (id, own) in &unknown {
+                tx.execute(
+                    "UPDATE connections SET token_digest = ?2 WHERE id = ?1 AND token_digest IS NULL",
+                    params![id, own],
+                )
+                .map_err(db_error)?;
+            }
+            tx.commit().map_err(db_error)?;
+        }
+        let db = self.reader();
+        db.prepare_cached(
+            "SELECT connection_id FROM connections
+             WHERE provider_config_key = ?1 AND token_digest = ?2 ORDER BY id",
+        )
+        .and_then(|mut statement| {
+            statement
+                .query_map(params![provider_config_key, digest], |row| row.get(0))?
+                .collect()
+        })
+        .map_err(db_error)
     }
 
     fn delete(&self, provider_config_key: &str, connection_id: &str) -> Result<bool, StoreError> {
@@ -1284,6 +1350,16 @@ impl ConnectionStore for SqliteStore {
         self.blocking(move |db| db.upsert(&connection)).await
     }
 
+    async fn with_token_digest(
+        &self,
+        provider_config_key: &str,
+        digest: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let (key, digest) = (provider_config_key.to_string(), digest.to_string());
+        self.blocking(move |db| db.with_token_digest(&key, &digest))
+            .await
+    }
+
     async fn get(
         &self,
         provider_config_key: &str,
@@ -1646,6 +1722,7 @@ impl ScheduleStore for SqliteStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::token_digest;
     use serde_json::json;
 
     fn sample(id: &str) -> NewConnection {
@@ -1655,6 +1732,61 @@ mod tests {
             "checkr-partner",
             Credentials::access_token(format!("token-{id}")),
         )
+    }
+
+    /// A revocation finds its connection by the token's digest: only that integration's
+    /// connection with that token, the new token after a rotation, and rows stored before
+    /// migration 9 (no digest yet) once their digest is filled in.
+    #[test]
+    fn connections_are_found_by_their_token_digest() {
+        let store = SqliteStore::in_memory().expect("store").db;
+        store.upsert(&sample("a")).expect("a");
+        store.upsert(&sample("b")).expect("b");
+        let mut basic = sample("c");
+        basic.credentials = Credentials::None;
+        store.upsert(&basic).expect("c");
+        let mut elsewhere = sample("a");
+        elsewhere.provider_config_key = "other".into();
+        store.upsert(&elsewhere).expect("other a");
+        let find = |token: &str| {
+            store
+                .with_token_digest("checkr-partner", &token_digest(token))
+                .expect("lookup")
+        };
+        assert_eq!(find("token-a"), ["a"]);
+        assert_eq!(find("token-b"), ["b"]);
+        assert!(find("token-x").is_empty());
+        assert!(
+            store
+                .with_token_digest("checkr-partner", "")
+                .expect("lookup")
+                .is_empty(),
+            "a connection without a token matches nothing"
+        );
+        // As if stored before migration 9.
+        store
+            .db()
+            .execute("UPDATE connections SET token_digest = NULL", [])
+            .expect("forget digests");
+        assert_eq!(find("token-a"), ["a"]);
+        let unknown: i64 = store
+            .db()
+            .query_row(
+                "SELECT count(*) FROM connections
+                 WHERE provider_config_key = 'checkr-partner' AND token_digest IS NULL",
+                [],
+                |row| row.get(0),
+            )
+            .expect("count");
+        assert_eq!(unknown, 0, "every digest filled in");
+        let mut rotated = sample("a");
+        rotated.credentials = Credentials::access_token("token-a2");
+        store.upsert(&rotated).expect("rotate");
+        assert!(
+            find("token-a").is_empty(),
+            "the old token no longer matches"
+        );
+        assert_eq!(find("token-a2"), ["a"]);
     }
 
     #[test]
