@@ -34,6 +34,7 @@ use terapi_runtime::{InstanceAllocator, Runtime, RuntimeConfig};
 use terapi_server::{ServeOptions, Server};
 
 /// How much work each measurement does.
+#[derive(Clone, Copy)]
 struct Scale {
     p1_iterations: usize,
     p2_iterations: usize,
@@ -633,6 +634,14 @@ fn main() {
     if std::env::var("TERAPI_BENCH_ONLY").as_deref() == Ok("p7") {
         let line = tokio.block_on(async {
             let harness = support::Harness::start().await;
+            // `TERAPI_BENCH_P7_BURSTS=N`: more bursts, e.g. to profile a steady ingest.
+            let bursts = std::env::var("TERAPI_BENCH_P7_BURSTS")
+                .ok()
+                .and_then(|bursts| bursts.parse().ok());
+            let scale = &Scale {
+                p7_bursts: bursts.unwrap_or(scale.p7_bursts),
+                ..*scale
+            };
             let ingest = webhook_ingest(
                 scale,
                 &harness._data_dir.path().join("webhooks"),

@@ -191,6 +191,25 @@ const MIGRATIONS: &[&str] = &[
     // `with_token_digest` fills them in on first use).
     "ALTER TABLE connections ADD COLUMN token_digest TEXT;
     CREATE INDEX connections_token_digest ON connections (provider_config_key, token_digest);",
+    // 10: the index of migration 8 keeps strings of at most 256 characters
+    // (`MAX_INDEXED_CONFIG_CHARS`); longer ones are matched from the JSON.
+    "DROP TRIGGER connection_config_values_insert;
+    DROP TRIGGER connection_config_values_update;
+    DELETE FROM connection_config_values WHERE length(value) > 256;
+    CREATE TRIGGER connection_config_values_insert AFTER INSERT ON connections BEGIN
+        INSERT INTO connection_config_values
+            SELECT config.key, config.value, NEW.provider_config_key, NEW.id
+            FROM json_each(NEW.connection_config) AS config
+            WHERE config.type = 'text' AND length(config.value) <= 256;
+    END;
+    CREATE TRIGGER connection_config_values_update
+    AFTER UPDATE OF connection_config, provider_config_key ON connections BEGIN
+        DELETE FROM connection_config_values WHERE connection_row = OLD.id;
+        INSERT INTO connection_config_values
+            SELECT config.key, config.value, NEW.provider_config_key, NEW.id
+            FROM json_each(NEW.connection_config) AS config
+            WHERE config.type = 'text' AND length(config.value) <= 256;
+    END;",
 ];
 
 /// What a connection's sealed credentials are bound to.
@@ -238,11 +257,25 @@ struct Db {
 /// events is a small delete.
 const EVENT_PURGE_INTERVAL_MS: i64 = 1_000;
 
+/// The longest `connection_config` string (in characters) kept in the index of
+/// migration 8. Routing values are short ids (a Checkr account id is 24 characters);
+/// longer strings (a provider may return a token or a document in its grant) would only
+/// grow the index, so a filter on one reads the connections' JSON instead.
+const MAX_INDEXED_CONFIG_CHARS: usize = 256;
+
 /// The condition "`connection_config.<name>` is the string `value`" on `connections`,
 /// for SQL whose parameters `?name` and `?value` (and `?key`, the integration, when the
-/// query has one) hold them: a lookup in the index migration 8 keeps, never a scan of
-/// the connections' JSON. Filters and webhook routing both match through it.
-fn config_condition(name: usize, value: usize, key: Option<usize>) -> String {
+/// query has one) hold them: a lookup in the index migration 8 keeps — or, for a value
+/// longer than [`MAX_INDEXED_CONFIG_CHARS`], which the index leaves out, a look at each
+/// candidate row's JSON. Filters and webhook routing both match through it.
+fn config_condition(name: usize, value: usize, key: Option<usize>, value_text: &str) -> String {
+    if value_text.chars().count() > MAX_INDEXED_CONFIG_CHARS {
+        return format!(
+            "EXISTS (SELECT 1 FROM json_each(connections.connection_config) AS config
+                     WHERE config.key = ?{name} AND config.type = 'text'
+                       AND config.value = ?{value})"
+        );
+    }
     let key = key.map_or_else(String::new, |key| {
         format!(" AND provider_config_key = ?{key}")
     });
@@ -263,7 +296,7 @@ fn connections_with_config(
     db.prepare_cached(&format!(
         "SELECT connection_id FROM connections
          WHERE provider_config_key = ?1 AND {} ORDER BY id",
-        config_condition(2, 3, Some(1))
+        config_condition(2, 3, Some(1), value)
     ))
     .and_then(|mut statement| {
         statement
@@ -589,6 +622,7 @@ impl Db {
                 bound.len() - 1,
                 bound.len(),
                 key_parameter,
+                value,
             ));
         }
         let limit = filter
@@ -2096,6 +2130,23 @@ mod more_tests {
         other.provider_config_key = "other".into();
         store.upsert(&other).expect("same id, other integration");
         assert_eq!(ids(&by("acct-3")), ["a"], "one integration's connections");
+        // A long string is left out of the index and still matched, from the JSON.
+        let long = "é".repeat(MAX_INDEXED_CONFIG_CHARS + 1);
+        store.upsert(&with_config("f", json!(long))).expect("f");
+        assert_eq!(ids(&by(&long)), ["f"]);
+        assert!(
+            ids(&by(&long[..long.len() - 2])).is_empty(),
+            "the whole string"
+        );
+        let longest: i64 = store
+            .db()
+            .query_row(
+                "SELECT coalesce(max(length(value)), 0) FROM connection_config_values",
+                [],
+                |row| row.get(0),
+            )
+            .expect("longest");
+        assert!(longest <= 256, "{longest} characters indexed");
     }
 
     /// Connections stored before the routing index existed are routed once the store
