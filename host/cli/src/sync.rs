@@ -140,6 +140,16 @@ pub async fn sync(
                 eprint!("\r\x1b[2K");
             }
             eprintln!("{}", progress_line(&progress, started));
+            // The run wrote its sync webhooks to the outbox (when a webhook URL is set):
+            // send them now rather than leave them for a server sharing the database.
+            // What fails stays queued and is retried by `terapi serve`.
+            match service.deliver_due_webhooks().await {
+                Ok(0) => {}
+                Ok(attempted) => eprintln!(
+                    "{attempted} webhook(s) sent to the application (`terapi webhooks list` shows how each went)"
+                ),
+                Err(error) => eprintln!("webhooks stay queued: {}", error.message),
+            }
             if args.logs {
                 for line in &outcome.logs {
                     eprintln!("[{:?} {:?}] {}", line.level, line.source, line.message);

@@ -2,20 +2,29 @@
 
 use super::support::{NUMBER, NUMBERS};
 use crate::support::{GUESTS, TOKEN, component, simulator};
+use crate::webhooks::outbox::receiver;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU16;
 
 const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 fn terapi(config: &Path, args: &[&str]) -> Output {
+    terapi_with(config, args, &[])
+}
+
+fn terapi_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_terapi"))
         .arg("--config")
         .arg(config)
         .args(args)
         .env_remove("TERAPI_ACCESS_TOKEN")
+        .env_remove("TERAPI_WEBHOOK_URL")
         .env("TERAPI_ENCRYPTION_KEY", KEY)
+        .envs(env.iter().copied())
         .output()
         .expect("terapi runs")
 }
@@ -56,17 +65,46 @@ async fn sync_run_reports_progress_and_records_list_prints_json_lines() {
             r#"{"count": 120, "page_size": 50}"#,
         ],
     ));
-    let run = terapi(
-        &config,
-        &["sync", "run", GUESTS, NUMBERS, "--connection", "demo"],
-    );
+    // The application's webhook endpoint: the run's sync webhook is sent by the CLI
+    // itself, not left in the outbox for a server.
+    let status = Arc::new(AtomicU16::new(200));
+    let (app, received, _app) = receiver(None, status).await;
+    let hooks = format!("http://{app}/hooks");
+    let run = tokio::task::spawn_blocking({
+        let config = config.clone();
+        move || {
+            terapi_with(
+                &config,
+                &["sync", "run", GUESTS, NUMBERS, "--connection", "demo"],
+                &[
+                    ("TERAPI_WEBHOOK_URL", hooks.as_str()),
+                    ("TERAPI_WEBHOOK_SIGNING_KEY", "cli-signing-key"),
+                ],
+            )
+        }
+    })
+    .await
+    .expect("terapi sync run");
     let stdout = ok(&run);
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(stderr.contains("Number +120 ~0 -0"), "progress: {stderr}");
     assert!(stderr.contains("3 batches"), "progress: {stderr}");
+    assert!(stderr.contains("1 webhook(s) sent"), "{stderr}");
     let summary: Value = serde_json::from_str(stdout.trim()).expect("JSON summary");
     assert_eq!(summary["success"], true);
     assert_eq!(summary["results"][NUMBER]["added"], 120);
+    let sent = received.all();
+    assert_eq!(sent.len(), 1, "one sync webhook: {sent:?}");
+    let (headers, body) = &sent[0];
+    let webhook: Value = serde_json::from_str(body).expect("JSON webhook");
+    assert_eq!(webhook["type"], "sync");
+    assert_eq!(webhook["syncName"], NUMBERS);
+    assert_eq!(webhook["model"], NUMBER);
+    assert_eq!(webhook["responseResults"]["added"], 120);
+    assert_eq!(
+        headers["x-nango-hmac-sha256"],
+        terapi_runtime::service::webhooks::sign(b"cli-signing-key", body.as_bytes()).as_str()
+    );
 
     let listed = ok(&terapi(
         &config,
