@@ -190,7 +190,6 @@ impl Service {
         signature_header: impl Fn(&str) -> Option<String>,
         body: &[u8],
     ) -> Result<Receipt, ServiceError> {
-        let _receiving = self.receiving.enter();
         let outbound = self.outbound(key)?;
         let Some(definition) = outbound.provider.webhooks.clone() else {
             return Err(ServiceError::new(
@@ -217,6 +216,9 @@ impl Service {
                 ),
             ));
         }
+        // Counted only once verified: unsigned requests must not slow the forwards down
+        // (the webhook worker gives way while provider webhooks are being received).
+        let _receiving = self.receiving.enter();
         let ParsedEvent {
             event,
             event_id,

@@ -187,8 +187,8 @@ pub struct Service {
     shutdown: tokio::sync::watch::Sender<Option<tokio::time::Instant>>,
     /// Asynchronous runs in flight.
     async_runs: Arc<InFlight>,
-    /// Provider webhooks being received now: the webhook worker sends fewer forwards at
-    /// once while many are ([`webhooks::Deliverer::pass_size`]).
+    /// Provider webhooks being processed now (signature verified): the webhook worker
+    /// sends fewer forwards at once while any are ([`webhooks::Deliverer::pass_size`]).
     receiving: Arc<InFlight>,
 }
 

@@ -134,13 +134,14 @@ pub(crate) struct Deliverer {
     pub(crate) settings: WebhookSettings,
     pub(crate) client: reqwest::Client,
     pub(crate) outbox: Arc<dyn OutboxStore>,
-    /// Provider webhooks being received now.
+    /// Provider webhooks being processed now (signature verified).
     pub(crate) receiving: Arc<super::InFlight>,
 }
 
 impl Deliverer {
     /// How many deliveries the next pass sends: [`BATCH`] when no provider webhook is
-    /// being received, else [`MIN_PASS`].
+    /// being processed, else [`MIN_PASS`]. Only webhooks whose signature verified count,
+    /// so unsigned traffic cannot slow the forwards down.
     ///
     /// Acknowledgements first: a provider waits for its webhook's answer with a timeout
     /// and sends it again after one, while a forward is durable in the outbox and loses
