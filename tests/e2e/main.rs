@@ -6,6 +6,7 @@ mod checkr;
 mod cli;
 mod faults;
 mod hostile;
+mod process;
 mod runtime;
 mod secrets;
 mod server;

@@ -2,9 +2,8 @@
 //! configuration written by the test.
 
 use crate::support::{CHECKR, GUESTS, TOKEN, component};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 /// The encryption key (base64 of 32 bytes).
@@ -148,14 +147,10 @@ pub fn write_config(dir: &Path, sim_url: &str, extra: &str) -> PathBuf {
 
 /// `terapi --config <config>` with the keys in its environment.
 pub fn terapi(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
+    let mut command = crate::process::terapi(config);
     command
-        .arg("--config")
-        .arg(config)
-        .env_remove("TERAPI_ACCESS_TOKEN")
         .env("TERAPI_ENCRYPTION_KEY", KEY)
-        .env("TERAPI_SECRET_KEY", SECRET)
-        .env("RUST_LOG", "warn");
+        .env("TERAPI_SECRET_KEY", SECRET);
     command
 }
 
@@ -189,24 +184,12 @@ pub fn add_connections(config: &Path, metadata: &str) {
 pub fn serve(config: &Path, rust_log: &str) -> Serving {
     let log = config.with_file_name("serve.log");
     let stderr = std::fs::File::create(&log).expect("log file");
-    let mut child = terapi(config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env("RUST_LOG", rust_log)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the listening line");
-    let url = line
-        .trim()
-        .strip_prefix("terapi listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let (child, url, _) = crate::process::spawn_serve(
+        terapi(config)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("RUST_LOG", rust_log)
+            .stderr(stderr),
+    );
     Serving { child, url, log }
 }
 

@@ -2,7 +2,7 @@
 
 use crate::support::*;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn write_config(dir: &Path, api_base_url: &str) -> std::path::PathBuf {
     let path = dir.join("terapi.toml");
@@ -26,13 +26,8 @@ fn terapi(config: &Path, args: &[&str]) -> Output {
 
 /// Runs `terapi --config CONFIG ARGS` with `key` as TERAPI_ENCRYPTION_KEY (or none).
 fn terapi_keyed(config: &Path, args: &[&str], key: Option<&str>) -> Output {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
-    command
-        .arg("--config")
-        .arg(config)
-        .args(args)
-        .env_remove("TERAPI_ACCESS_TOKEN")
-        .env_remove("TERAPI_ENCRYPTION_KEY");
+    let mut command = crate::process::terapi(config);
+    command.args(args);
     if let Some(key) = key {
         command.env("TERAPI_ENCRYPTION_KEY", key);
     }

@@ -13,7 +13,7 @@ use crate::webhooks::outbox::{Received, receiver};
 use checkr_sim::{AccountSeed, Fault};
 use reqwest::Method;
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader, Read};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -77,12 +77,8 @@ fn free_port() -> u16 {
 }
 
 fn terapi(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
+    let mut command = crate::process::terapi(config);
     command
-        .arg("--config")
-        .arg(config)
-        .env_remove("TERAPI_ACCESS_TOKEN")
-        .env_remove("TERAPI_WEBHOOK_URL")
         .env("TERAPI_SECRET_KEY", SECRET_KEY)
         .env("TERAPI_ENCRYPTION_KEY", ENCRYPTION_KEY)
         .env("TERAPI_CLIENT_SECRET_CHECKR_PARTNER", CLIENT_SECRET)
@@ -123,21 +119,9 @@ impl Drop for Serving {
 fn serve(config: &Path) -> (Serving, String) {
     let log = config.with_file_name("serve.log");
     let stderr = std::fs::File::create(&log).expect("log file");
-    let mut child = terapi(config)
-        .arg("serve")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(stderr)
-        .spawn()
-        .expect("serve starts");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut first = String::new();
-    stdout.read_line(&mut first).expect("the listening line");
-    let url = first
-        .trim()
-        .strip_prefix("terapi listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {first:?}"))
-        .to_string();
+    let (child, url, mut stdout) =
+        crate::process::spawn_serve(terapi(config).arg("serve").stderr(stderr));
+    let first = format!("terapi listening on {url}\n");
     let rest = std::thread::spawn(move || {
         let mut text = first;
         let _ = stdout.read_to_string(&mut text);

@@ -1,12 +1,12 @@
 //! The `terapi` binary's server side: `serve` (its refusals and its startup line),
 //! `connect` (the signed link), and `connection remove` revoking the token.
 
+use crate::process::Serving;
 use crate::server::support::{CLIENT_ID, CLIENT_SECRET, SECRET_KEY, oauth_simulator};
 use crate::support::{CHECKR, component, free_port};
 use checkr_sim::{AccountSeed, Fault};
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 const ENCRYPTION_KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
@@ -24,15 +24,8 @@ fn write_config(dir: &Path, sim_url: &str, port: u16) -> PathBuf {
 }
 
 fn terapi(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
-    command
-        .arg("--config")
-        .arg(config)
-        .env_remove("TERAPI_SECRET_KEY")
-        .env_remove("TERAPI_ENCRYPTION_KEY")
-        .env_remove("TERAPI_ACCESS_TOKEN")
-        .env("TERAPI_CLIENT_SECRET_CHECKR_PARTNER", CLIENT_SECRET)
-        .env("RUST_LOG", "warn");
+    let mut command = crate::process::terapi(config);
+    command.env("TERAPI_CLIENT_SECRET_CHECKR_PARTNER", CLIENT_SECRET);
     command
 }
 
@@ -40,44 +33,22 @@ fn output(command: &mut Command) -> Output {
     command.stdin(Stdio::null()).output().expect("terapi runs")
 }
 
-/// A running `terapi serve`, killed when dropped.
-struct Serving(Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Starts `terapi serve`, logging to `log` at trace level for terapi and the HTTP stack
 /// (the compiler's trace output would only make the test slow).
 fn serve(config: &Path, log: &Path) -> (Serving, String) {
     let log = std::fs::File::create(log).expect("log file");
-    let mut child = terapi(config)
-        .args(["serve"])
-        .env("TERAPI_SECRET_KEY", SECRET_KEY)
-        .env("TERAPI_ENCRYPTION_KEY", ENCRYPTION_KEY)
-        .env(
-            "RUST_LOG",
-            "info,terapi=trace,terapi_runtime=trace,terapi_server=trace,hyper=trace,hyper_util=trace,reqwest=trace,axum=trace,tower_http=trace",
-        )
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(log)
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let serving = Serving(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the listening line");
-    let url = line
-        .trim()
-        .strip_prefix("terapi listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let serving = Serving::start(
+        terapi(config)
+            .args(["serve"])
+            .env("TERAPI_SECRET_KEY", SECRET_KEY)
+            .env("TERAPI_ENCRYPTION_KEY", ENCRYPTION_KEY)
+            .env(
+                "RUST_LOG",
+                "info,terapi=trace,terapi_runtime=trace,terapi_server=trace,hyper=trace,hyper_util=trace,reqwest=trace,axum=trace,tower_http=trace",
+            )
+            .stderr(log),
+    );
+    let url = serving.url.clone();
     (serving, url)
 }
 

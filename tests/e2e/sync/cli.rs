@@ -1,28 +1,23 @@
 //! `terapi sync run`, `terapi sync status` and `terapi records list`.
 
+use super::crash::{KEY, add_demo, guests_config};
 use super::support::{NUMBER, NUMBERS};
-use crate::support::{GUESTS, TOKEN, component, simulator};
+use crate::support::{GUESTS, simulator};
 use crate::webhooks::outbox::receiver;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::sync::Arc;
 use std::sync::atomic::AtomicU16;
-
-const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 
 fn terapi(config: &Path, args: &[&str]) -> Output {
     terapi_with(config, args, &[])
 }
 
 fn terapi_with(config: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_terapi"))
-        .arg("--config")
-        .arg(config)
+    crate::process::terapi(config)
         .args(args)
-        .env_remove("TERAPI_ACCESS_TOKEN")
-        .env_remove("TERAPI_WEBHOOK_URL")
         .env("TERAPI_ENCRYPTION_KEY", KEY)
         .envs(env.iter().copied())
         .output()
@@ -42,29 +37,8 @@ fn ok(output: &Output) -> String {
 async fn sync_run_reports_progress_and_records_list_prints_json_lines() {
     let sim = simulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("terapi.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"data\"\n\n[integrations.{GUESTS}]\ncomponent = \"{}\"\nprovider = \"checkr-partner\"\napi_base_url = \"{}\"\n",
-            component("terapi_test_guests").display(),
-            sim.base_url()
-        ),
-    )
-    .expect("config");
-    ok(&terapi(
-        &config,
-        &[
-            "connection",
-            "add",
-            GUESTS,
-            "demo",
-            "--access-token",
-            TOKEN,
-            "--metadata",
-            r#"{"count": 120, "page_size": 50}"#,
-        ],
-    ));
+    let config = guests_config(dir.path(), &sim.base_url(), "");
+    add_demo(&config, r#"{"count": 120, "page_size": 50}"#);
     // The application's webhook endpoint: the run's sync webhook is sent by the CLI
     // itself, not left in the outbox for a server.
     let status = Arc::new(AtomicU16::new(200));

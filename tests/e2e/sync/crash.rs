@@ -3,65 +3,78 @@
 //! ending with every record exactly once and no record re-added or updated.
 
 use super::support::{NUMBER, NUMBERS};
+use crate::process::Serving;
 use crate::support::{GUESTS, TOKEN, component, simulator};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 pub(super) const KEY: &str = "KioqKioqKioqKioqKioqKioqKioqKioqKioqKioqKio=";
 pub(super) const SECRET: &str = "crash-test-secret-key-0123456789";
 
-/// A `terapi serve` child, SIGKILLed when dropped.
-pub(super) struct Serving(pub(super) Child);
-
-impl Drop for Serving {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 pub(super) fn terapi(config: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_terapi"));
+    let mut command = crate::process::terapi(config);
     command
-        .arg("--config")
-        .arg(config)
-        .env_remove("TERAPI_ACCESS_TOKEN")
         .env("TERAPI_ENCRYPTION_KEY", KEY)
-        .env("TERAPI_SECRET_KEY", SECRET)
-        .env("RUST_LOG", "warn");
+        .env("TERAPI_SECRET_KEY", SECRET);
     command
 }
 
 /// Starts `terapi serve` with `env` set; returns it and its URL.
 pub(super) fn serve_with(config: &Path, env: &[(&str, &str)]) -> (Serving, String) {
-    let mut child = terapi(config)
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .envs(env.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("serve starts");
-    let stdout = child.stdout.take().expect("stdout");
-    let serving = Serving(child);
-    let mut line = String::new();
-    BufReader::new(stdout)
-        .read_line(&mut line)
-        .expect("the listening line");
-    let url = line
-        .trim()
-        .strip_prefix("terapi listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_string();
+    let serving = Serving::start(
+        terapi(config)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .envs(env.iter().copied())
+            .stderr(Stdio::null()),
+    );
+    let url = serving.url.clone();
     (serving, url)
 }
 
 fn serve(config: &Path) -> (Serving, String) {
     serve_with(config, &[])
+}
+
+/// Writes `terapi.toml` in `dir`: `extra` (TOML tables such as `[limits]`), then the test
+/// guests pointed at `sim_url`. Returns its path.
+pub(super) fn guests_config(dir: &Path, sim_url: &str, extra: &str) -> PathBuf {
+    let config = dir.join("terapi.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "data_dir = \"data\"\n\n{extra}\n\n\
+             [integrations.{GUESTS}]\ncomponent = \"{}\"\nprovider = \"checkr-partner\"\napi_base_url = \"{sim_url}\"\n",
+            component("terapi_test_guests").display(),
+        ),
+    )
+    .expect("config");
+    config
+}
+
+/// `terapi connection add` of the test guests' `demo` connection, with the simulator's
+/// token and `metadata` (the `numbers` sync's settings).
+pub(super) fn add_demo(config: &Path, metadata: &str) {
+    let added = terapi(config)
+        .args([
+            "connection",
+            "add",
+            GUESTS,
+            "demo",
+            "--access-token",
+            TOKEN,
+            "--metadata",
+            metadata,
+        ])
+        .output()
+        .expect("terapi runs");
+    assert!(
+        added.status.success(),
+        "{}",
+        String::from_utf8_lossy(&added.stderr)
+    );
 }
 
 async fn all_records(client: &reqwest::Client, url: &str) -> Vec<Value> {
@@ -111,34 +124,14 @@ pub(super) async fn status(client: &reqwest::Client, url: &str) -> Value {
 async fn a_sigkilled_server_resumes_the_sync_exactly() {
     let sim = simulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("terapi.toml");
-    std::fs::write(
+    let config = guests_config(
+        dir.path(),
+        &sim.base_url(),
+        "[limits]\nsync_lease_ms = 2000",
+    );
+    add_demo(
         &config,
-        format!(
-            "data_dir = \"data\"\n\n[limits]\nsync_lease_ms = 2000\n\n\
-             [integrations.{GUESTS}]\ncomponent = \"{}\"\nprovider = \"checkr-partner\"\napi_base_url = \"{}\"\n",
-            component("terapi_test_guests").display(),
-            sim.base_url()
-        ),
-    )
-    .expect("config");
-    let added = terapi(&config)
-        .args([
-            "connection",
-            "add",
-            GUESTS,
-            "demo",
-            "--access-token",
-            TOKEN,
-            "--metadata",
-            r#"{"count": 600, "page_size": 20, "delay_ms": 100}"#,
-        ])
-        .output()
-        .expect("terapi runs");
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
+        r#"{"count": 600, "page_size": 20, "delay_ms": 100}"#,
     );
 
     let client = reqwest::Client::new();
@@ -163,8 +156,8 @@ async fn a_sigkilled_server_resumes_the_sync_exactly() {
         assert!(Instant::now() < deadline, "the sync never got going");
         tokio::time::sleep(Duration::from_millis(50)).await;
     };
-    server.0.kill().expect("SIGKILL");
-    server.0.wait().expect("reaped");
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
     drop(server);
     assert!(before < 600, "killed mid-run ({before} saved)");
 

@@ -1,80 +1,25 @@
 //! Sync webhooks: signed like Nango's, delivered through the durable outbox, and
 //! delivered after a restart when the receiver was down.
 
-use super::crash::{KEY, SECRET, serve_with, status, terapi};
+use super::crash::{KEY, SECRET, add_demo, guests_config, serve_with, status, terapi};
 use super::support::{NUMBER, NUMBERS};
-use crate::support::{GUESTS, TOKEN, component, free_port, simulator};
-use axum::body::Bytes;
-use axum::http::HeaderMap;
+use crate::support::{GUESTS, free_port, simulator};
+use crate::webhooks::outbox::receiver;
 use serde_json::{Value, json};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
+use std::sync::atomic::AtomicU16;
 use std::time::{Duration, Instant};
 
 const SIGNING_KEY: &str = "webhook-signing-key-for-tests";
-
-type Received = Arc<Mutex<Vec<(Option<String>, Bytes)>>>;
-
-/// A receiver on `port` recording what it gets.
-async fn receiver(port: u16) -> (Received, tokio::task::JoinHandle<()>) {
-    let received: Received = Arc::default();
-    let sink = received.clone();
-    let app = axum::Router::new().route(
-        "/hook",
-        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
-            let sink = sink.clone();
-            async move {
-                let signature = headers
-                    .get("x-nango-hmac-sha256")
-                    .and_then(|value| value.to_str().ok())
-                    .map(str::to_string);
-                sink.lock().expect("lock").push((signature, body));
-                "ok"
-            }
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", port))
-        .await
-        .expect("receiver binds");
-    let task = tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    (received, task)
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_signed_sync_webhook_survives_a_receiver_down_until_after_a_restart() {
     let sim = simulator().await;
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = dir.path().join("terapi.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "data_dir = \"data\"\n\n[integrations.{GUESTS}]\ncomponent = \"{}\"\nprovider = \"checkr-partner\"\napi_base_url = \"{}\"\n",
-            component("terapi_test_guests").display(),
-            sim.base_url()
-        ),
-    )
-    .expect("config");
-    let added = terapi(&config)
-        .args([
-            "connection",
-            "add",
-            GUESTS,
-            "demo",
-            "--access-token",
-            TOKEN,
-            "--metadata",
-            r#"{"count": 25}"#,
-        ])
-        .output()
-        .expect("terapi runs");
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    let config = guests_config(dir.path(), &sim.base_url(), "");
+    add_demo(&config, r#"{"count": 25}"#);
     let port = free_port();
-    let hook = format!("http://127.0.0.1:{port}/hook");
+    let hook = format!("http://127.0.0.1:{port}/hooks");
     let env = [
         ("TERAPI_WEBHOOK_URL", hook.as_str()),
         ("TERAPI_WEBHOOK_SIGNING_KEY", SIGNING_KEY),
@@ -120,27 +65,31 @@ async fn a_signed_sync_webhook_survives_a_receiver_down_until_after_a_restart() 
         "the failed attempt says why: {pending}"
     );
     assert_eq!(status(&client, &url).await["status"], "SUCCESS");
-    server.0.kill().expect("SIGKILL");
-    server.0.wait().expect("reaped");
+    server.child.kill().expect("SIGKILL");
+    server.child.wait().expect("reaped");
     drop(server);
 
     // The receiver comes up; the restarted server delivers the stored webhook.
-    let (received, _receiver) = receiver(port).await;
+    let (_, received, _receiver) = receiver(
+        Some(([127, 0, 0, 1], port).into()),
+        Arc::new(AtomicU16::new(200)),
+    )
+    .await;
     let (_server, _url) = serve_with(&config, &env);
     let deadline = Instant::now() + Duration::from_secs(30);
-    let (signature, body) = loop {
-        if let Some(first) = received.lock().expect("lock").first().cloned() {
+    let (headers, body) = loop {
+        if let Some(first) = received.all().first().cloned() {
             break first;
         }
         assert!(Instant::now() < deadline, "the webhook never arrived");
         tokio::time::sleep(Duration::from_millis(100)).await;
     };
     assert_eq!(
-        signature.as_deref(),
-        Some(terapi_runtime::service::webhooks::sign(SIGNING_KEY.as_bytes(), &body).as_str()),
+        headers["x-nango-hmac-sha256"],
+        terapi_runtime::service::webhooks::sign(SIGNING_KEY.as_bytes(), body.as_bytes()).as_str(),
         "signed with the key"
     );
-    let body: Value = serde_json::from_slice(&body).expect("JSON body");
+    let body: Value = serde_json::from_str(&body).expect("JSON body");
     assert_eq!(body["from"], "terapi");
     assert_eq!(body["type"], "sync");
     assert_eq!(body["connectionId"], "demo");
@@ -155,7 +104,7 @@ async fn a_signed_sync_webhook_survives_a_receiver_down_until_after_a_restart() 
     assert!(body["modifiedAfter"].is_string());
     // Delivered once, and the outbox says so (the CLI reads it too).
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(received.lock().expect("lock").len(), 1);
+    assert_eq!(received.all().len(), 1);
     let listed = terapi(&config)
         .args(["webhooks", "list"])
         .env("TERAPI_ENCRYPTION_KEY", KEY)
