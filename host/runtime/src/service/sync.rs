@@ -228,6 +228,7 @@ impl Runner {
             result: result_json(&outcome.counts),
             error: outcome.result.as_ref().err().map(ToString::to_string),
             next_run_at,
+            triggered: again_at.is_some() && !scheduled,
         };
         match &outcome.result {
             Ok(()) => tracing::info!(
@@ -241,12 +242,6 @@ impl Runner {
         }
         if let Err(error) = self.schedules.finish(&scope, &self.owner, &finished).await {
             tracing::error!(sync = %scope.sync, %error, "cannot record a sync run's result");
-        }
-        if let Some(at) = again_at
-            && !scheduled
-            && let Err(error) = self.schedules.trigger(&scope, at).await
-        {
-            tracing::error!(sync = %scope.sync, %error, "cannot ask again for a sync run that did not finish");
         }
         if let Some(notifier) = &self.notifier {
             notifier

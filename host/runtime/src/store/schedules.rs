@@ -108,4 +108,8 @@ pub struct FinishedRun {
     pub error: Option<String>,
     /// When the schedule runs next (`None`: not scheduled).
     pub next_run_at: Option<OffsetDateTime>,
+    /// Whether it is asked for again at `next_run_at` even when its schedule is not
+    /// started: a triggered run refused as overloaded or cut short by a shutdown. Kept in
+    /// the same write as the result, so a crash between the two cannot lose the trigger.
+    pub triggered: bool,
 }

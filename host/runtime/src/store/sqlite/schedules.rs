@@ -327,7 +327,7 @@ impl Db {
             .execute(
                 &format!(
                     "UPDATE sync_schedules SET lease_owner = NULL, lease_expires_at = NULL,
-                         triggered = 0, last_finished_at = ?5, last_status = ?6,
+                         triggered = ?10, last_finished_at = ?5, last_status = ?6,
                          last_result = ?7, last_error = ?8, next_run_at = ?9
                      WHERE {WHERE_SCOPE} AND lease_owner = ?4"
                 ),
@@ -340,7 +340,8 @@ impl Db {
                     if run.success { "SUCCESS" } else { "ERROR" },
                     run.result.to_string(),
                     run.error,
-                    run.next_run_at.map(ms)
+                    run.next_run_at.map(ms),
+                    run.triggered
                 ],
             )
             .map_err(db_error)?;
@@ -409,7 +410,61 @@ mod tests {
             result: json!({ "Candidate": { "added": 1, "updated": 0, "deleted": 0 } }),
             error: None,
             next_run_at: Some(next),
+            triggered: false,
         }
+    }
+
+    /// A triggered run that did not finish (refused as overloaded, cut short) is asked for
+    /// again by the write that records it: due at its `next_run_at` although its schedule
+    /// is not started, and only then.
+    #[tokio::test]
+    async fn a_run_finished_as_triggered_is_claimed_again_when_due() {
+        let store = SqliteStore::in_memory().expect("store");
+        let now = OffsetDateTime::now_utc();
+        let lease = now + Duration::seconds(60);
+        store.trigger(&scope(), now).await.expect("trigger");
+        assert_eq!(
+            store
+                .claim_due("a", now, lease, 10)
+                .await
+                .expect("claim")
+                .len(),
+            1
+        );
+        let again = now + Duration::seconds(5);
+        let mut refused = finished(now, again);
+        refused.success = false;
+        refused.triggered = true;
+        store.finish(&scope(), "a", &refused).await.expect("finish");
+        assert!(
+            store
+                .claim_due("b", now, lease, 10)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "not before it is due"
+        );
+        assert_eq!(
+            store
+                .claim_due("b", again, lease, 10)
+                .await
+                .expect("claim")
+                .len(),
+            1,
+            "due again although not started"
+        );
+        store
+            .finish(&scope(), "b", &finished(again, again))
+            .await
+            .expect("finish");
+        assert!(
+            store
+                .claim_due("c", again, lease, 10)
+                .await
+                .expect("claim")
+                .is_empty(),
+            "a finished run is not asked for again"
+        );
     }
 
     #[tokio::test]
