@@ -10,11 +10,16 @@
 //! * P3 throughput at concurrency 1, 8 and 64: library API and HTTP API.
 //! * P4 cold start: compile vs cached load; server start to first served action.
 //! * P5 memory: RSS with 1,000 runs in flight; RSS growth over 100,000 sequential runs.
+//! * P6 syncs: a 100,000-candidate sync through the host against a native loop making the
+//!   same requests and writes; peak RSS; paging the records API.
+//! * P7 webhook ingest: bursts of signed Checkr events at concurrency 32; events/s, the
+//!   latency to the durable acknowledgement, and when the app has every forward.
 //!
 //! Run under `cargo bench` it measures and writes the report to the path in
 //! `TERAPI_BENCH_REPORT` (default `BENCHMARKS.md` in the current directory). Run under
 //! `cargo test --benches` it does a few iterations of everything, as a smoke test, and
-//! writes nothing. `TERAPI_BENCH_ONLY=p7` runs the webhook ingest measurement alone.
+//! writes nothing. `TERAPI_BENCH_ONLY=p7` runs the webhook ingest measurement alone
+//! (`TERAPI_BENCH_P7_BURSTS=N` for more bursts, e.g. to profile a steady ingest).
 
 #[path = "../../tests/e2e/support.rs"]
 #[allow(dead_code)]
