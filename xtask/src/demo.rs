@@ -82,9 +82,24 @@ fn run_with(terapi: &Path, checkr_sim: &Path, demo_dir: &Path, component: &Path)
     std::fs::create_dir_all(&data_dir)
         .map_err(|e| Error::new(format!("cannot create {}: {e}", data_dir.display())))?;
 
+    // terapi's address is chosen first, so the simulator can be told where the partner
+    // application (terapi) receives Checkr's webhooks.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .map_err(|e| Error::new(format!("cannot find a free port: {e}")))?
+        .port();
+    let listen = format!("127.0.0.1:{port}");
+    let webhook_url = format!("http://{listen}/webhook/{INTEGRATION}");
     let sim = Service::start(
         "checkr-sim",
-        &Cmd::new(checkr_sim).args(["--port", "0", "--token", TOKEN]),
+        &Cmd::new(checkr_sim).args([
+            "--port",
+            "0",
+            "--token",
+            TOKEN,
+            "--partner-webhook-url",
+            &webhook_url,
+        ]),
     )?;
     eprintln!("demo: Checkr simulator listening on {}", sim.url);
 
@@ -105,7 +120,7 @@ fn run_with(terapi: &Path, checkr_sim: &Path, demo_dir: &Path, component: &Path)
     };
     let server = Service::start(
         "terapi",
-        &terapi(&["serve", "--listen", "127.0.0.1:0", "--insecure-dev"]),
+        &terapi(&["serve", "--listen", &listen, "--insecure-dev"]),
     )?;
     eprintln!("demo: terapi serve listening on {}", server.url);
     let result = terapi(&[
@@ -137,6 +152,15 @@ fn run_with(terapi: &Path, checkr_sim: &Path, demo_dir: &Path, component: &Path)
     println!("  5. ran `get-account` with POST /action/trigger; it returned:");
     println!();
     println!("{}", result.trim_end());
+    println!();
+    println!(
+        "  6. ran the `candidates` sync (POST /sync/trigger) and read its records (GET /records)"
+    );
+    println!(
+        "  7. created a candidate (`create-candidate`); the simulator sent Checkr's signed \
+         `candidate.created` webhook to {webhook_url}, and the sync's handler stored the record"
+    );
+    println!("  8. listed candidates through the proxy (GET /proxy/v1/candidates)");
     drop(server);
     drop(sim);
     Ok(())
@@ -307,6 +331,7 @@ mod tests {
 
     #[cfg(unix)]
     const SIM: &str = r#"echo $$ > "$(dirname "$0")/sim.pid"
+echo "$@" > "$(dirname "$0")/sim.args"
 echo "checkr-sim listening on http://127.0.0.1:4567"
 exec sleep 60"#;
 
@@ -328,11 +353,29 @@ esac"#;
         fakes.run().expect("demo succeeds");
         let config = fakes.dir.join("demo/terapi.toml");
         let config_arg = config.display();
+        // terapi listens where the simulator was told to send the partner's webhooks.
+        let args = fakes.read("terapi.args");
+        let listen = args
+            .split_whitespace()
+            .skip_while(|arg| *arg != "--listen")
+            .nth(1)
+            .expect("serve --listen")
+            .to_string();
+        assert!(
+            listen.starts_with("127.0.0.1:") && listen != "127.0.0.1:0",
+            "{listen}"
+        );
         assert_eq!(
-            fakes.read("terapi.args"),
+            args,
             format!(
-                "--config {config_arg} serve --listen 127.0.0.1:0 --insecure-dev\n\
+                "--config {config_arg} serve --listen {listen} --insecure-dev\n\
                  --config {config_arg} demo-flow --server http://127.0.0.1:5678 --integration checkr-partner --connection demo-connection --action get-account\n"
+            )
+        );
+        assert_eq!(
+            fakes.read("sim.args").trim(),
+            format!(
+                "--port 0 --token demo-token --partner-webhook-url http://{listen}/webhook/checkr-partner"
             )
         );
         assert_eq!(

@@ -8,7 +8,7 @@
 //! ```text
 //! cargo xtask toolchain       ensure a wasm32-wasip2 toolchain, report the route used
 //! cargo xtask build-actions   build actions/ into components
-//! cargo xtask demo            OAuth-connect to the Checkr simulator, run get-account over the API
+//! cargo xtask demo            the five Checkr features against the simulator: OAuth, an action, a sync, a webhook, the proxy
 //! cargo xtask test [-- ARGS]  build actions/, then cargo test --workspace ARGS
 //! cargo xtask lint            cargo fmt --check (both workspaces), cargo clippy -D warnings
 //! cargo xtask fuzz [TARGET]   build the libFuzzer targets (fuzz/), run them for a while
@@ -115,7 +115,7 @@ paths and sizes. Output: actions/target/wasm32-wasip2/release/*.wasm",
     Command {
         action: Action::Demo,
         name: "demo",
-        summary: "Connect to the local Checkr simulator through OAuth and run get-account over the API",
+        summary: "Against the local Checkr simulator: OAuth connect, an action, a sync, a webhook, the proxy",
         help: "\
 Usage: cargo xtask demo
 
@@ -124,8 +124,11 @@ simulator on a free port, writes target/demo/terapi.toml pointing the
 checkr-partner integration (API and OAuth pages) at it, starts `terapi serve`
 (--insecure-dev), connects `demo-connection` through OAuth the way a browser
 would (connect link, the simulator's authorize page, terapi's callback), then
-runs `get-account` with POST /action/trigger and prints its JSON result. The
-server and the simulator are stopped at the end, also on failure.",
+runs `get-account` with POST /action/trigger and prints its JSON result; runs
+the `candidates` sync and reads its records; creates a candidate, whose signed
+`candidate.created` webhook the simulator sends to terapi, and waits for the
+record it stores; and lists candidates through the proxy. The server and the
+simulator are stopped at the end, also on failure.",
     },
     Command {
         action: Action::Test,

@@ -200,7 +200,178 @@ pub async fn demo_flow(mut config: RuntimeConfig, args: DemoFlowArgs) -> Result<
         return Err(Failure::message(format!("the action failed: {pretty}")));
     }
     println!("{pretty}");
-    Ok(())
+    let demo = Demo {
+        client: &client,
+        base: &base,
+        secret: &secret,
+        integration: &args.integration,
+        connection: &args.connection,
+    };
+    demo.sync_then_webhook_then_proxy().await
+}
+
+/// The demo's calls to the server after the OAuth flow: each a request a user's
+/// application makes.
+struct Demo<'a> {
+    client: &'a reqwest::Client,
+    base: &'a str,
+    secret: &'a str,
+    integration: &'a str,
+    connection: &'a str,
+}
+
+/// The sync the demo runs and the model it reads.
+const DEMO_SYNC: &str = "candidates";
+const DEMO_MODEL: &str = "Candidate";
+/// How long the demo waits for a sync run or a webhook's effect.
+const DEMO_WAIT: Duration = Duration::from_secs(60);
+
+impl Demo<'_> {
+    /// `method path` on the server with the secret key and the connection's headers;
+    /// the JSON answer, or a failure naming the call.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Value, Failure> {
+        let mut request = self
+            .client
+            .request(method.clone(), format!("{}{path}", self.base))
+            .bearer_auth(self.secret)
+            .header("Connection-Id", self.connection)
+            .header("Provider-Config-Key", self.integration);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|error| Failure::message(format!("{method} {path}: {error}")))?;
+        let status = response.status();
+        let text = response.text().await.map_err(Failure::message)?;
+        if !status.is_success() {
+            return Err(Failure::message(format!(
+                "{method} {path}: {status}: {text}"
+            )));
+        }
+        serde_json::from_str(&text)
+            .map_err(|error| Failure::message(format!("{method} {path}: not JSON: {error}")))
+    }
+
+    /// The connection's stored records of [`DEMO_MODEL`] (the first page).
+    async fn records(&self) -> Result<Vec<Value>, Failure> {
+        let page = self
+            .call(
+                reqwest::Method::GET,
+                &format!("/records?model={DEMO_MODEL}"),
+                None,
+            )
+            .await?;
+        Ok(page["records"].as_array().cloned().unwrap_or_default())
+    }
+
+    /// Sync data, receive webhooks, proxy requests: the Checkr features the action and
+    /// the OAuth flow did not show.
+    async fn sync_then_webhook_then_proxy(&self) -> Result<(), Failure> {
+        // Sync data: one run of `candidates` now, then its records.
+        self.call(
+            reqwest::Method::POST,
+            "/sync/trigger",
+            Some(serde_json::json!({
+                "syncs": [DEMO_SYNC],
+                "provider_config_key": self.integration,
+                "connection_id": self.connection,
+            })),
+        )
+        .await?;
+        let status_path = format!(
+            "/sync/status?syncs={DEMO_SYNC}&provider_config_key={}&connection_id={}",
+            self.integration, self.connection
+        );
+        let deadline = std::time::Instant::now() + DEMO_WAIT;
+        loop {
+            let status = self.call(reqwest::Method::GET, &status_path, None).await?;
+            match status["syncs"][0]["status"].as_str() {
+                Some("SUCCESS") => break,
+                Some("ERROR") => {
+                    return Err(Failure::message(format!("the sync failed: {status}")));
+                }
+                _ if std::time::Instant::now() > deadline => {
+                    return Err(Failure::message(format!(
+                        "the sync did not finish within {DEMO_WAIT:?}: {status}"
+                    )));
+                }
+                _ => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+        let synced = self.records().await?.len();
+        eprintln!(
+            "demo: POST /sync/trigger ({DEMO_SYNC}) -> SUCCESS; GET /records?model={DEMO_MODEL} -> {synced} records"
+        );
+
+        // Receive webhooks: a candidate created at Checkr arrives as a signed
+        // `candidate.created` webhook, and the sync's handler stores it at once.
+        let created = self
+            .call(
+                reqwest::Method::POST,
+                "/action/trigger",
+                Some(serde_json::json!({
+                    "action_name": "create-candidate",
+                    "input": {
+                        "email": "demo.applicant@example.com",
+                        "first_name": "Demo",
+                        "no_middle_name": true,
+                        "last_name": "Applicant",
+                    },
+                })),
+            )
+            .await?;
+        let id = created["id"]
+            .as_str()
+            .ok_or_else(|| Failure::message(format!("create-candidate returned no id: {created}")))?
+            .to_string();
+        eprintln!("demo: POST /action/trigger (create-candidate) -> candidate {id}");
+        let started = std::time::Instant::now();
+        let record = loop {
+            let records = self.records().await?;
+            if let Some(record) = records
+                .into_iter()
+                .find(|record| record["id"] == id.as_str())
+            {
+                break record;
+            }
+            if started.elapsed() > DEMO_WAIT {
+                return Err(Failure::message(format!(
+                    "candidate {id} never reached the records: is the simulator's partner \
+                     webhook URL this server's /webhook/{}?",
+                    self.integration
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        eprintln!(
+            "demo: Checkr's signed candidate.created webhook -> POST /webhook/{}; the record \
+             was stored {} ms after the action ({})",
+            self.integration,
+            started.elapsed().as_millis(),
+            record["_nango_metadata"]["last_action"]
+        );
+
+        // Proxy requests: Checkr's API with the connection's credentials injected.
+        let listed = self
+            .call(
+                reqwest::Method::GET,
+                "/proxy/v1/candidates?per_page=1",
+                None,
+            )
+            .await?;
+        eprintln!(
+            "demo: GET /proxy/v1/candidates -> Checkr's candidate list (count: {})",
+            listed["count"]
+        );
+        Ok(())
+    }
 }
 
 /// A URL for display: query values that carry secrets (`code`, `state`, `signature`)
