@@ -285,10 +285,18 @@ impl Demo<'_> {
             })),
         )
         .await?;
-        let status_path = format!(
-            "/sync/status?syncs={DEMO_SYNC}&provider_config_key={}&connection_id={}",
-            self.integration, self.connection
-        );
+        let query: String = reqwest::Url::parse_with_params(
+            "http://status.invalid/",
+            [
+                ("syncs", DEMO_SYNC),
+                ("provider_config_key", self.integration),
+                ("connection_id", self.connection),
+            ],
+        )
+        .ok()
+        .and_then(|url| url.query().map(str::to_string))
+        .unwrap_or_default();
+        let status_path = format!("/sync/status?{query}");
         let deadline = std::time::Instant::now() + DEMO_WAIT;
         loop {
             let status = self.call(reqwest::Method::GET, &status_path, None).await?;
