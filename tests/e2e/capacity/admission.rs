@@ -16,14 +16,16 @@ async fn a_full_host_answers_503_with_retry_after_and_recovers() {
     let dir = tempfile::tempdir().expect("tempdir");
     // No scheduler (the Checkr component's auto-start syncs would take slots too). Two
     // slots, set by the memory budget (two sandboxes at their 16 MiB cap), one place
-    // in line, a one-second wait bound. The runaway guests hold their slots for 8 s.
-    // A 3 s admission wait: with 1 s, a loaded CI machine let the queued call time out
-    // between the metrics poll seeing it and the next call arriving, so that call found
-    // the line empty and waited instead of being refused.
+    // in line, a 3 s wait bound. A 3 s wait: with 1 s, a loaded CI machine let the
+    // queued call time out between the metrics poll seeing it and the next call
+    // arriving, so that call found the line empty and waited instead of being refused.
+    // The runaway guests hold their slots for 16 s: two waits of 3 s happen while they
+    // do (the call in line, then the asynchronous run), and with 8 s a loaded CI
+    // machine let the asynchronous run's wait reach the guests' end, so it ran.
     let config = write_config(
         dir.path(),
         &sim.base_url(),
-        "[server]\nsync_scheduler = false\n\n[limits]\ninvocation_timeout_ms = 8000\nmemory_bytes = 16777216\n\
+        "[server]\nsync_scheduler = false\n\n[limits]\ninvocation_timeout_ms = 16000\nmemory_bytes = 16777216\n\
          memory_budget_bytes = 33554432\nmax_concurrent_runs = 64\n\
          admission_queue = 1\nadmission_wait_ms = 3000\n",
     );
