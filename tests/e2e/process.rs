@@ -28,6 +28,32 @@ pub fn terapi(config: &Path) -> Command {
     command
 }
 
+/// Runs `command` to its end; its stdout. Panics with its stderr when it fails.
+pub fn succeed(command: &mut Command) -> String {
+    let output = command.output().expect("terapi runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// `command` (a `terapi --config …` with its keys) adding `connection` to `integration`
+/// with the simulator's token and `metadata`.
+pub fn add_connection(mut command: Command, integration: &str, connection: &str, metadata: &str) {
+    succeed(command.args([
+        "connection",
+        "add",
+        integration,
+        connection,
+        "--access-token",
+        crate::support::TOKEN,
+        "--metadata",
+        metadata,
+    ]));
+}
+
 /// Spawns `command` (a `terapi … serve` command whose stderr the caller has set) and
 /// waits for its first line, `terapi listening on <url>`. Returns the child, the URL and
 /// the rest of its stdout.

@@ -172,26 +172,17 @@ async fn sigterm_finishes_in_flight_requests_refuses_new_ones_and_exits_0() {
 /// How many `Number` records the database holds (read with `terapi records list`, the
 /// server being stopped: one JSON line each).
 fn records_in_database(config: &std::path::Path) -> usize {
-    let out = super::support::terapi(config)
-        .args([
-            "records",
-            "list",
-            GUESTS,
-            "Number",
-            "--connection",
-            CONNECTION,
-        ])
-        .output()
-        .expect("terapi runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .filter(|line| !line.trim().is_empty())
-        .count()
+    crate::process::succeed(super::support::terapi(config).args([
+        "records",
+        "list",
+        GUESTS,
+        "Number",
+        "--connection",
+        CONNECTION,
+    ]))
+    .lines()
+    .filter(|line| !line.trim().is_empty())
+    .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! A real `terapi serve` process with the test guests and the Checkr component, its
 //! configuration written by the test.
 
-use crate::support::{CHECKR, GUESTS, TOKEN, component};
+use crate::support::{CHECKR, GUESTS, component};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
@@ -158,24 +158,7 @@ pub fn terapi(config: &Path) -> Command {
 /// with `metadata`.
 pub fn add_connections(config: &Path, metadata: &str) {
     for (integration, metadata) in [(CHECKR, "{}"), (GUESTS, metadata)] {
-        let added = terapi(config)
-            .args([
-                "connection",
-                "add",
-                integration,
-                CONNECTION,
-                "--access-token",
-                TOKEN,
-                "--metadata",
-                metadata,
-            ])
-            .output()
-            .expect("terapi runs");
-        assert!(
-            added.status.success(),
-            "{}",
-            String::from_utf8_lossy(&added.stderr)
-        );
+        crate::process::add_connection(terapi(config), integration, CONNECTION, metadata);
     }
 }
 

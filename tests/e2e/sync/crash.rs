@@ -4,7 +4,7 @@
 
 use super::support::{NUMBER, NUMBERS};
 use crate::process::Serving;
-use crate::support::{GUESTS, TOKEN, component, simulator};
+use crate::support::{GUESTS, component, simulator};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -57,24 +57,7 @@ pub(super) fn guests_config(dir: &Path, sim_url: &str, extra: &str) -> PathBuf {
 /// `terapi connection add` of the test guests' `demo` connection, with the simulator's
 /// token and `metadata` (the `numbers` sync's settings).
 pub(super) fn add_demo(config: &Path, metadata: &str) {
-    let added = terapi(config)
-        .args([
-            "connection",
-            "add",
-            GUESTS,
-            "demo",
-            "--access-token",
-            TOKEN,
-            "--metadata",
-            metadata,
-        ])
-        .output()
-        .expect("terapi runs");
-    assert!(
-        added.status.success(),
-        "{}",
-        String::from_utf8_lossy(&added.stderr)
-    );
+    crate::process::add_connection(terapi(config), GUESTS, "demo", metadata);
 }
 
 async fn all_records(client: &reqwest::Client, url: &str) -> Vec<Value> {
